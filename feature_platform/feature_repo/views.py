@@ -1,0 +1,68 @@
+"""Feature views of the demo e-commerce domain, read from the dbt models of dbt_transforms/."""
+
+from datetime import timedelta
+
+from feature_platform.feature_repo.entities import user
+from feature_platform.specs import (
+    Feature,
+    FeatureView,
+    FreshnessTier,
+    Partitioning,
+    TableSource,
+    ValueType,
+)
+
+user_profile = FeatureView(
+    name="user_profile",
+    entity=user,
+    features=[
+        Feature("country", ValueType.STRING, "ISO country code", allowed_values=("US", "GB", "DE", "FR", "IN", "BR", "JP")),
+        Feature("plan", ValueType.STRING, "Subscription plan", allowed_values=("free", "pro", "enterprise")),
+        Feature("is_paying", ValueType.BOOL, "Whether the plan is paid"),
+    ],
+    source=TableSource("fv_user_profile"),
+    ttl=None,
+    tier=FreshnessTier.STATIC,
+    partitioning=Partitioning.DAILY,
+    description="Slowly changing user attributes; a row per profile change.",
+    owner="growth-ml@example.com",
+    tags={"domain": "users"},
+)
+
+user_purchase_activity = FeatureView(
+    name="user_purchase_activity",
+    entity=user,
+    features=[
+        Feature("purchases_7d", ValueType.INT64, "Orders in the 7 days up to the event", min_value=0),
+        Feature("spend_7d", ValueType.FLOAT64, "Order amount in the 7 days up to the event", min_value=0),
+        Feature("purchases_30d", ValueType.INT64, "Orders in the 30 days up to the event", min_value=0),
+        Feature("spend_30d", ValueType.FLOAT64, "Order amount in the 30 days up to the event", min_value=0),
+        Feature("avg_order_value_30d", ValueType.FLOAT64, "Mean order amount over 30 days", min_value=0),
+    ],
+    source=TableSource("fv_user_purchase_activity"),
+    ttl=timedelta(days=30),
+    tier=FreshnessTier.BATCH,
+    partitioning=Partitioning.DAILY,
+    description="Rolling purchase aggregates, a row per order.",
+    owner="growth-ml@example.com",
+    tags={"domain": "orders"},
+)
+
+user_session_activity = FeatureView(
+    name="user_session_activity",
+    entity=user,
+    features=[
+        Feature("session_page_views", ValueType.INT64, "Page views so far in the current session", min_value=1),
+        Feature("session_duration_s", ValueType.FLOAT64, "Seconds since the session started", min_value=0),
+        Feature("page_views_1h", ValueType.INT64, "Page views in the hour up to the event", min_value=1),
+    ],
+    source=TableSource("fv_user_session_activity"),
+    ttl=timedelta(days=1),
+    tier=FreshnessTier.NEAR_REAL_TIME,
+    partitioning=Partitioning.HOURLY,
+    description="Browsing-session activity, a row per page view.",
+    owner="recs-ml@example.com",
+    tags={"domain": "sessions"},
+)
+
+ALL_VIEWS = [user_profile, user_purchase_activity, user_session_activity]

@@ -1,0 +1,23 @@
+"""Feature definitions: plain Python, no Dagster."""
+
+from feature_platform.specs.dtypes import ValueType
+from feature_platform.specs.entity import Entity
+from feature_platform.specs.feature_service import FeatureService
+from feature_platform.specs.feature_view import Feature, FeatureView
+from feature_platform.specs.freshness import FreshnessTier
+from feature_platform.specs.partitioning import Partitioning
+from feature_platform.specs.registry import Registry, ViewRequest
+from feature_platform.specs.source import TableSource
+
+__all__ = [
+    "Entity",
+    "Feature",
+    "FeatureService",
+    "FeatureView",
+    "FreshnessTier",
+    "Partitioning",
+    "Registry",
+    "TableSource",
+    "ValueType",
+    "ViewRequest",
+]
