@@ -16,6 +16,7 @@ from feature_platform.specs._validation import check_identifier
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PARTITIONS_START = date(2026, 1, 1)
+DEFAULT_REGISTRY = "feature_platform.feature_repo:default_registry"
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,15 @@ class Settings:
     """The platform's settings; every path lives under ``data_dir``.
 
     ``tenant`` namespaces the online store's keys. ``partitions_start`` is the first
-    partition of every feature view's Dagster partitions.
+    partition of every feature view's Dagster partitions. ``registry`` names the function
+    that returns the project's feature definitions (``"package.module:function"``).
     """
 
     data_dir: Path
     redis_url: str = DEFAULT_REDIS_URL
     tenant: str = "default"
     partitions_start: date = DEFAULT_PARTITIONS_START
+    registry: str = DEFAULT_REGISTRY
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -67,7 +70,7 @@ class Settings:
 
 def load_settings() -> Settings:
     """Settings from the environment: FEATURE_PLATFORM_HOME, REDIS_URL, FEATURE_PLATFORM_TENANT,
-    FEATURE_PLATFORM_PARTITIONS_START (YYYY-MM-DD)."""
+    FEATURE_PLATFORM_PARTITIONS_START (YYYY-MM-DD), FEATURE_PLATFORM_REGISTRY."""
     start_text = os.environ.get("FEATURE_PLATFORM_PARTITIONS_START")
     try:
         start = date.fromisoformat(start_text) if start_text else DEFAULT_PARTITIONS_START
@@ -80,4 +83,5 @@ def load_settings() -> Settings:
         redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         tenant=os.environ.get("FEATURE_PLATFORM_TENANT", "default"),
         partitions_start=start,
+        registry=os.environ.get("FEATURE_PLATFORM_REGISTRY", DEFAULT_REGISTRY),
     )

@@ -6,7 +6,7 @@ from feature_platform.specs.feature_service import FeatureService
 from feature_platform.specs.feature_view import Feature, FeatureView
 from feature_platform.specs.freshness import FreshnessTier
 from feature_platform.specs.partitioning import Partitioning
-from feature_platform.specs.registry import Registry, ViewRequest
+from feature_platform.specs.registry import Registry, ViewRequest, load_registry
 from feature_platform.specs.source import TableSource
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "TableSource",
     "ValueType",
     "ViewRequest",
+    "load_registry",
 ]

@@ -87,3 +87,26 @@ class Registry:
                 if name not in bucket:
                     bucket.append(name)
         return [ViewRequest(self._views[v], tuple(fs)) for v, fs in wanted.items()]
+
+
+def load_registry(reference: str) -> Registry:
+    """Import a registry from ``"package.module:function"`` (a function returning a Registry).
+
+    Dagster resources and the SDK name the project's feature definitions this way, so a
+    deployment can point at its own feature repo without code changes.
+    """
+    import importlib
+
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise SpecError(
+            f"Registry reference {reference!r} must look like 'package.module:function'"
+        )
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise SpecError(f"Cannot load registry {reference!r}: {exc}") from exc
+    registry = target() if callable(target) else target
+    if not isinstance(registry, Registry):
+        raise SpecError(f"Registry reference {reference!r} gave {type(registry).__name__}, not a Registry")
+    return registry

@@ -1,0 +1,112 @@
+"""The factory that turns one feature view spec into its offline and online assets."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import pyarrow as pa
+
+from feature_platform.defs.partitions import view_partitions_def
+from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.materialization import connect_warehouse, read_source_window
+from feature_platform.specs import FeatureView
+
+DBT_KEY_PREFIX = "dbt"
+ONLINE_KEY_PREFIX = "online"
+OFFLINE_IO_MANAGER = "offline_io_manager"
+ONLINE_IO_MANAGER = "online_io_manager"
+
+
+def offline_key(view: FeatureView) -> dg.AssetKey:
+    """The offline asset of a view is keyed by the view's name."""
+    return dg.AssetKey([view.name])
+
+
+def online_key(view: FeatureView) -> dg.AssetKey:
+    """The online asset of a view: ``online/<view>``."""
+    return dg.AssetKey([ONLINE_KEY_PREFIX, view.name])
+
+
+def source_key(view: FeatureView) -> dg.AssetKey:
+    """The dbt model asset that builds the view's source table."""
+    return dg.AssetKey([DBT_KEY_PREFIX, view.source.dbt_model or view.source.table])
+
+
+def _column_schema(view: FeatureView) -> dg.TableSchema:
+    columns = [dg.TableColumn(k, t.value, description="join key") for k, t in view.entity.join_keys.items()]
+    columns.append(dg.TableColumn("event_timestamp", "timestamp", description="when the fact happened"))
+    columns.append(dg.TableColumn("created_timestamp", "timestamp", description="when the platform learned it"))
+    columns += [dg.TableColumn(f.name, f.dtype.value, description=f.description) for f in view.features]
+    return dg.TableSchema(columns=columns)
+
+
+def _view_metadata(view: FeatureView) -> dict[str, object]:
+    return {
+        "feature_view": view.name,
+        "entity": view.entity.name,
+        "join_keys": ", ".join(view.join_keys),
+        "ttl": str(view.ttl) if view.ttl is not None else "none",
+        "freshness_tier": view.tier.value,
+        "partitioning": view.partitioning.value,
+        "dagster/column_schema": _column_schema(view),
+    }
+
+
+def _owners(view: FeatureView) -> list[str] | None:
+    return [view.owner] if view.owner else None
+
+
+def build_feature_view_assets(
+    view: FeatureView,
+    partitions_start: date,
+    freshness_policy: dg.FreshnessPolicy | None = None,
+) -> list[dg.AssetsDefinition]:
+    """The offline asset (source rows of a partition -> offline store) and the online asset
+    (offline partition -> Redis) of ``view``."""
+    partitions_def = view_partitions_def(view, partitions_start)
+
+    @dg.asset(
+        key=offline_key(view),
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key=OFFLINE_IO_MANAGER,
+        deps=[source_key(view)],
+        group_name="feature_views",
+        description=view.description or None,
+        owners=_owners(view),
+        tags=view.tags,
+        kinds={"duckdb", "parquet"},
+        metadata=_view_metadata(view),
+        freshness_policy=freshness_policy,
+    )
+    def _offline(context: dg.AssetExecutionContext, feature_platform: FeaturePlatformResource) -> pa.Table:
+        window = context.partition_time_window
+        con = connect_warehouse(feature_platform.settings.warehouse_path)
+        try:
+            rows = read_source_window(con, view, window.start, window.end)
+        finally:
+            con.close()
+        context.log.info(f"{view.name}: {rows.num_rows} rows in [{window.start}, {window.end})")
+        return rows
+
+    @dg.asset(
+        key=online_key(view),
+        ins={"rows": dg.AssetIn(offline_key(view))},
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key=ONLINE_IO_MANAGER,
+        group_name="online_store",
+        description=f"Latest values of {view.name} per {view.entity.name}, served from Redis.",
+        owners=_owners(view),
+        tags=view.tags,
+        kinds={"redis"},
+        metadata={"feature_view": view.name},
+        freshness_policy=freshness_policy,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0),
+    )
+    def _online(rows: pa.Table) -> pa.Table:
+        # The IO manager reduces to the newest row per entity and writes with compare-and-set.
+        return rows
+
+    return [_offline, _online]

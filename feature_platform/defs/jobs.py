@@ -1,0 +1,54 @@
+"""Asset jobs: dbt, and one partitioned job per partitioning of the feature views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import dagster as dg
+
+from feature_platform.defs.feature_view_assets import offline_key, online_key
+from feature_platform.defs.partitions import partitions_def_for
+from feature_platform.specs import FeatureView, Partitioning
+
+DBT_BUILD_JOB = "dbt_build_job"
+
+
+def materialize_job_name(partitioning: Partitioning) -> str:
+    """The job that materializes every view of one partitioning, offline then online."""
+    return f"{partitioning.value}_feature_views_job"
+
+
+def views_by_partitioning(views: Sequence[FeatureView]) -> dict[Partitioning, list[FeatureView]]:
+    """Views grouped by partitioning, each group in definition order."""
+    groups: dict[Partitioning, list[FeatureView]] = {}
+    for view in views:
+        groups.setdefault(view.partitioning, []).append(view)
+    return groups
+
+
+def build_materialize_jobs(
+    views: Sequence[FeatureView], partitions_start: date
+) -> list[dg.UnresolvedAssetJobDefinition]:
+    """A partitioned job per partitioning (daily, hourly) over the offline and online assets."""
+    jobs = []
+    for partitioning, group in views_by_partitioning(views).items():
+        keys = [k for v in group for k in (offline_key(v), online_key(v))]
+        jobs.append(
+            dg.define_asset_job(
+                materialize_job_name(partitioning),
+                selection=dg.AssetSelection.assets(*keys),
+                partitions_def=partitions_def_for(partitioning, partitions_start),
+                description=f"Materialize the {partitioning.value} feature views offline and online.",
+            )
+        )
+    return jobs
+
+
+def build_dbt_job() -> dg.UnresolvedAssetJobDefinition:
+    """`dbt build` of every model: the cleaned source tables of the feature views."""
+    return dg.define_asset_job(
+        DBT_BUILD_JOB,
+        selection=dg.AssetSelection.groups("dbt"),
+        description="Build and test the dbt models that the feature views read.",
+    )

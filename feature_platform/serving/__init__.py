@@ -1,0 +1,1 @@
+"""Reading features: the Python SDK and the HTTP feature server."""

@@ -1,0 +1,112 @@
+"""The Python SDK: training sets from the offline store, live values from the online store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from feature_platform.settings import Settings, load_settings
+from feature_platform.specs import Registry, load_registry
+
+
+class FeatureStore:
+    """Entry point for model code: ``get_historical_features`` and ``get_online_features``.
+
+    ``FeatureStore()`` uses the defaults: the repo's feature definitions, the data folder
+    (``FEATURE_PLATFORM_HOME``, default ``.feature_platform``) and ``REDIS_URL``. Pass
+    ``settings``, ``registry`` or ready stores to override any of them.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        registry: Registry | None = None,
+        offline_store: Any | None = None,
+        online_store: Any | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.registry = registry or load_registry(self.settings.registry)
+        self._offline_store = offline_store
+        self._online_store = online_store
+
+    @property
+    def offline_store(self) -> Any:
+        """The Parquet offline store under the data folder (opened on first use)."""
+        if self._offline_store is None:
+            from feature_platform.offline import OfflineStore
+
+            self._offline_store = OfflineStore(self.settings.offline_dir)
+        return self._offline_store
+
+    @property
+    def online_store(self) -> Any:
+        """The Redis online store at ``settings.redis_url`` (connected on first use)."""
+        if self._online_store is None:
+            from feature_platform.online import RedisOnlineStore
+
+            self._online_store = RedisOnlineStore(self.settings.redis_url, tenant=self.settings.tenant)
+        return self._online_store
+
+    def get_historical_features(
+        self,
+        entity_df: pd.DataFrame | pa.Table | str,
+        features: Sequence[str] | str,
+        *,
+        full_feature_names: bool = False,
+        inclusive: bool = False,
+        engine: Literal["duckdb", "spark", "auto"] = "duckdb",
+        entity_timestamp_column: str = "event_timestamp",
+        spark: Any | None = None,
+    ) -> pd.DataFrame:
+        """A point-in-time correct training frame (SEMANTICS.md).
+
+        ``features`` is a list of ``"view:feature"`` references (``"view:*"`` for a whole
+        view) or the name of a feature service. Every entity row comes back once, in order,
+        with the features as of strictly before its timestamp (``inclusive=True`` allows
+        equal timestamps), null where the view's ttl or the data has nothing.
+        """
+        from feature_platform.offline import point_in_time_join
+
+        tables = [
+            self.offline_store.feature_table(request.view, list(request.features))
+            for request in self.registry.resolve(features)
+        ]
+        result: pd.DataFrame = point_in_time_join(
+            entity_df,
+            tables,
+            engine=engine,
+            inclusive=inclusive,
+            full_feature_names=full_feature_names,
+            entity_timestamp_column=entity_timestamp_column,
+            spark=spark,
+        )
+        return result
+
+    def get_online_features(
+        self,
+        entity_rows: Sequence[Mapping[str, object]],
+        features: Sequence[str] | str,
+        *,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> Any:
+        """The latest values per entity from the online store, with event times and statuses.
+
+        One pipelined round trip for all views and entities; returns an ``OnlineResponse``
+        (``.to_dict()``, ``.to_df()``).
+        """
+        requests = self.registry.resolve(features)
+        response = self.online_store.read(requests, list(entity_rows), now=now)
+        if full_feature_names:
+            response = response.with_full_feature_names()
+        return response
+
+    def close(self) -> None:
+        """Release the online store's connections."""
+        if self._online_store is not None:
+            self._online_store.close()
