@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from feature_platform.errors import ConfigError
+from feature_platform.local_redis import recorded_private_url
 from feature_platform.specs._validation import check_identifier
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -69,7 +70,8 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    """Settings from the environment: FEATURE_PLATFORM_HOME, REDIS_URL, FEATURE_PLATFORM_TENANT,
+    """Settings from the environment: FEATURE_PLATFORM_HOME, REDIS_URL (else the private
+    redis-server `make demo` recorded under the data folder, else the local default), FEATURE_PLATFORM_TENANT,
     FEATURE_PLATFORM_PARTITIONS_START (YYYY-MM-DD), FEATURE_PLATFORM_REGISTRY."""
     start_text = os.environ.get("FEATURE_PLATFORM_PARTITIONS_START")
     try:
@@ -78,9 +80,12 @@ def load_settings() -> Settings:
         raise ConfigError(
             f"FEATURE_PLATFORM_PARTITIONS_START={start_text!r} is not a date; use YYYY-MM-DD"
         ) from None
+    data_dir = Path(os.environ.get("FEATURE_PLATFORM_HOME", ".feature_platform"))
+    # Without REDIS_URL, use the private redis-server that `make demo` started, if any.
+    redis_url = os.environ.get("REDIS_URL") or recorded_private_url(data_dir) or DEFAULT_REDIS_URL
     return Settings(
-        data_dir=Path(os.environ.get("FEATURE_PLATFORM_HOME", ".feature_platform")),
-        redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+        data_dir=data_dir,
+        redis_url=redis_url,
         tenant=os.environ.get("FEATURE_PLATFORM_TENANT", "default"),
         partitions_start=start,
         registry=os.environ.get("FEATURE_PLATFORM_REGISTRY", DEFAULT_REGISTRY),

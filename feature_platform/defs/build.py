@@ -11,23 +11,23 @@ from feature_platform.defs.feature_view_assets import build_feature_view_assets
 from feature_platform.defs.io_managers import OfflineStoreIOManager, RedisOnlineStoreIOManager
 from feature_platform.defs.jobs import build_dbt_job, build_materialize_jobs
 from feature_platform.defs.resources import FeaturePlatformResource
-from feature_platform.settings import DEFAULT_PARTITIONS_START
 
 
 def build_definitions(
     platform: FeaturePlatformResource | None = None,
     *,
-    partitions_start: date = DEFAULT_PARTITIONS_START,
+    partitions_start: date | None = None,
     include_dbt: bool = True,
 ) -> dg.Definitions:
     """Assets, jobs and resources for every feature view of the platform's registry.
 
     ``platform`` defaults to a resource that reads its settings from the environment when
-    a run starts. ``include_dbt=False`` leaves the dbt models out (a deployment whose
+    a run starts. ``partitions_start`` defaults to the settings'. ``include_dbt=False`` leaves the dbt models out (a deployment whose
     source tables are built elsewhere).
     """
     platform = platform or FeaturePlatformResource()
     views = platform.feature_registry.views
+    partitions_start = partitions_start or platform.settings.partitions_start
     assets: list[dg.AssetsDefinition] = []
     for view in views:
         assets += build_feature_view_assets(view, partitions_start)
