@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from feature_platform.errors import ConfigError
+from feature_platform.errors import ConfigError, SpecError
 from feature_platform.local_redis import recorded_private_url
 from feature_platform.specs._validation import check_identifier
 
@@ -37,7 +37,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
-        check_identifier(self.tenant, "Tenant")
+        try:
+            check_identifier(self.tenant, "Tenant")
+        except SpecError as exc:
+            raise ConfigError(f"{exc} (set FEATURE_PLATFORM_TENANT)") from None
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(
                 f"Redis URL must start with redis://, rediss:// or unix://; got a URL with scheme "
