@@ -29,7 +29,7 @@ _US_PER_DAY = 86_400 * _US_PER_S
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Ingestion delays. On-time rows arrive within 30 minutes; late rows 2 to 48 hours after
-# the event; re-deliveries at most 90 minutes after the first delivery. The gaps between
+# the event; re-deliveries at most an hour after the first delivery. The gaps between
 # these ranges let a reader tell late rows from on-time ones by their delay alone.
 LATE_MIN_DELAY = timedelta(hours=2)
 LATE_MAX_DELAY = timedelta(hours=48)
@@ -37,7 +37,7 @@ _ON_TIME_MIN_US = 5 * _US_PER_S
 _ON_TIME_MEAN_US = 180 * _US_PER_S
 _ON_TIME_MAX_US = 1_800 * _US_PER_S
 _REDELIVERY_MIN_US = 60 * _US_PER_S
-_REDELIVERY_MAX_US = 5_400 * _US_PER_S
+_REDELIVERY_MAX_US = 3_600 * _US_PER_S
 _REDELIVERED_FRACTION = 0.002
 _MIN_REDELIVERIES = 3
 
