@@ -1,0 +1,37 @@
+"""The online store: latest feature values per entity in Redis, for low-latency serving.
+
+Public API: :class:`OnlineStore` (the interface), :class:`RedisOnlineStore`,
+:class:`OnlineResponse` / :class:`FeatureValue` / :class:`FeatureStatus` (read results),
+:class:`WriteResult` / :class:`CleanupResult`, :class:`L1Cache` (hot-entity cache) and
+:class:`TenantRouting` / :class:`TenantTarget` (multi-tenancy).
+"""
+
+from feature_platform.online.cache import CacheStats, HotKey, HotKeyTracker, L1Cache
+from feature_platform.online.connection import OnlineStorePermissionError, redact_url
+from feature_platform.online.redis_store import RedisOnlineStore
+from feature_platform.online.response import EntityResult, FeatureValue, OnlineResponse
+from feature_platform.online.results import CleanupResult, WriteResult
+from feature_platform.online.status import FeatureStatus
+from feature_platform.online.store import EntityRecord, OnlineStore
+from feature_platform.online.tenancy import TenantIsolation, TenantRouting, TenantTarget
+
+__all__ = [
+    "CacheStats",
+    "CleanupResult",
+    "EntityRecord",
+    "EntityResult",
+    "FeatureStatus",
+    "FeatureValue",
+    "HotKey",
+    "HotKeyTracker",
+    "L1Cache",
+    "OnlineResponse",
+    "OnlineStore",
+    "OnlineStorePermissionError",
+    "RedisOnlineStore",
+    "TenantIsolation",
+    "TenantRouting",
+    "TenantTarget",
+    "WriteResult",
+    "redact_url",
+]

@@ -1,0 +1,598 @@
+"""The Redis online store.
+
+Key layout (see :mod:`feature_platform.online.keys`): one hash per entity,
+``fs:{tenant}:{view}:{entity}``, with three fields:
+
+* ``e``: event timestamp, integer microseconds since the Unix epoch (UTC);
+* ``c``: created timestamp, same unit;
+* ``v``: the feature values, one msgpack map (see :mod:`feature_platform.online.codec`),
+  zlib-compressed above 1 KB.
+
+Writes go through the ``WRITE_IF_NEWER`` Lua script (:mod:`feature_platform.online.scripts`):
+atomic compare-and-set on ``(e, c)``, ``PEXPIREAT`` at ``event_timestamp + ttl``, many keys
+per ``EVALSHA``, several ``EVALSHA`` per pipelined round trip (``batch_size`` rows), with an
+optional rows/s limit so a backfill leaves room for reads. A read sends one ``HMGET e c v``
+per (view, entity) in ONE pipelined round trip and decides EXPIRED from ``e`` at read time,
+so the ttl boundary is exact whatever Redis's lazy expiry does.
+
+Recommended ``maxmemory-policy``: ``volatile-ttl`` when every view has a ttl (under memory
+pressure Redis drops the values closest to expiring, never a value without ttl), or
+``allkeys-lru`` as the backup of the seed when some views have no ttl. Never
+``noeviction`` for a store that backfills: writes would fail when memory is full.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import msgpack
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+
+from feature_platform.errors import (
+    ConfigError,
+    MissingColumnError,
+    SchemaError,
+    TimestampError,
+)
+from feature_platform.online.cache import MISSING, L1Cache
+from feature_platform.online.codec import decode_values, encode_values
+from feature_platform.online.connection import RedisEndpoint, redact_url, translated_errors
+from feature_platform.online.keys import (
+    check_key_value,
+    decode_entity,
+    encode_entity,
+    entity_key_values,
+    view_prefix,
+)
+from feature_platform.online.response import (
+    OnlineResponse,
+    StoredRow,
+    datetime_to_micros,
+    micros_to_datetime,
+)
+from feature_platform.online.results import MAX_CLEANUP_EXAMPLES, CleanupResult, WriteResult
+from feature_platform.online.scripts import DELETE_IF_EVENT, WRITE_IF_NEWER
+from feature_platform.online.store import EntityRecord, OnlineStore
+from feature_platform.online.tenancy import TenantRouting
+from feature_platform.specs import FeatureView, ValueType, ViewRequest
+from feature_platform.specs._validation import check_identifier
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+_READ_FIELDS = (b"e", b"c", b"v")
+_SCAN_COUNT = 1000
+_WRITE_SHA = hashlib.sha1(WRITE_IF_NEWER.encode()).hexdigest()
+_DELETE_SHA = hashlib.sha1(DELETE_IF_EVENT.encode()).hexdigest()
+_SCRIPTS = {_WRITE_SHA: WRITE_IF_NEWER, _DELETE_SHA: DELETE_IF_EVENT}
+
+
+class _Pools:
+    """One connection pool per tenant, shared by the stores that :meth:`for_tenant` makes."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self._options = dict(options)
+        self._pools: dict[str, redis.BlockingConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str, url: str) -> redis.BlockingConnectionPool:
+        with self._lock:
+            pool = self._pools.get(tenant)
+            if pool is None:
+                pool = redis.BlockingConnectionPool.from_url(url, **self._options)
+                self._pools[tenant] = pool
+            return pool
+
+    def disconnect(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.disconnect()
+
+
+class RedisOnlineStore(OnlineStore):
+    """The online store on Redis (see the module docstring for layout and rules).
+
+    ``url``: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or
+    ``unix://``. ``tenant`` namespaces keys; ``tenants`` routes tenants to another database
+    or Redis (:class:`TenantRouting`). ``batch_size``: rows per pipelined write round trip;
+    ``script_keys``: keys per ``EVALSHA`` (bounds how long one script blocks Redis);
+    ``write_rate_limit``: max rows/s written (None: unlimited). ``cache``: optional L1.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        tenant: str = "default",
+        *,
+        batch_size: int = 1000,
+        write_rate_limit: float | None = None,
+        cache: L1Cache | None = None,
+        tenants: TenantRouting | None = None,
+        script_keys: int = 100,
+        max_connections: int = 64,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+        _pools: _Pools | None = None,
+    ) -> None:
+        check_identifier(tenant, "Tenant")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if script_keys < 1:
+            raise ConfigError(f"script_keys must be >= 1, got {script_keys}")
+        if write_rate_limit is not None and write_rate_limit <= 0:
+            raise ConfigError(f"write_rate_limit must be > 0 rows/s or None, got {write_rate_limit}")
+        RedisEndpoint.parse(url)
+        self.url = url
+        self.tenant = tenant
+        self.batch_size = batch_size
+        self.script_keys = script_keys
+        self.write_rate_limit = write_rate_limit
+        self.cache = cache
+        self.routing = tenants or TenantRouting()
+        self._settings = {
+            "batch_size": batch_size,
+            "write_rate_limit": write_rate_limit,
+            "cache": cache,
+            "tenants": self.routing,
+            "script_keys": script_keys,
+        }
+        self._pools = _pools or _Pools(
+            {
+                "max_connections": max_connections,
+                "timeout": socket_timeout,
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_connect_timeout,
+            }
+        )
+        tenant_url = self.routing.url_for(tenant, url)
+        self.endpoint = RedisEndpoint.parse(tenant_url)
+        self._pool = self._pools.get(tenant, tenant_url)
+        self._client = redis.Redis(connection_pool=self._pool)
+        self._prefixes: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisOnlineStore({redact_url(self.endpoint.url)!r}, tenant={self.tenant!r})"
+
+    def for_tenant(self, tenant: str) -> RedisOnlineStore:
+        """The same store for ``tenant``: its own key prefix, routing target and pool."""
+        if tenant == self.tenant:
+            return self
+        return RedisOnlineStore(self.url, tenant, _pools=self._pools, **self._settings)  # type: ignore[arg-type]
+
+    def prefix(self, view: FeatureView) -> bytes:
+        """``fs:{tenant}:{view}:``, the key prefix of ``view``'s entities."""
+        prefix = self._prefixes.get(view.name)
+        if prefix is None:
+            prefix = self._prefixes[view.name] = view_prefix(self.tenant, view.name)
+        return prefix
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _execute(self, commands: Sequence[Sequence[object]], doing: str) -> list[Any]:
+        """Send ``commands`` in one pipelined round trip; the raw replies, in order.
+
+        A dropped connection is retried once on a fresh one (reads are idempotent and so is
+        the compare-and-set write); a Redis that lost the Lua scripts (restart, SCRIPT
+        FLUSH) gets them loaded again; any other failure discards the connection.
+        """
+        with translated_errors(self.endpoint, doing):
+            try:
+                return self._round_trip(commands)
+            except (redis.ConnectionError, redis.TimeoutError):
+                return self._round_trip(commands)
+            except redis.exceptions.NoScriptError:
+                for source in _SCRIPTS.values():
+                    self._client.script_load(source)
+                return self._round_trip(commands)
+
+    def _round_trip(self, commands: Sequence[Sequence[object]]) -> list[Any]:
+        pool = self._pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            read = conn.read_response
+            return [read() for _ in range(len(commands))]
+        except BaseException:
+            # Replies may be left unread on the socket: never reuse this connection.
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+
+    def ping(self) -> None:
+        """Raise OnlineStoreUnavailableError if Redis does not answer."""
+        with translated_errors(self.endpoint, "pinging"):
+            self._client.ping()
+
+    def close(self) -> None:
+        """Disconnect every pool (shared with the stores of :meth:`for_tenant`)."""
+        self._pools.disconnect()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def read(
+        self,
+        requests: Sequence[ViewRequest],
+        entity_rows: Sequence[Mapping[str, object]],
+        *,
+        now: datetime | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Features of ``requests`` for ``entity_rows``: one pipelined round trip for all."""
+        now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
+        join_keys, key_rows, request_keys = self._request_keys(requests, entity_rows)
+        records: list[list[StoredRow | None]] = []
+        pending: list[tuple[int, int, bytes]] = []
+        cache = self.cache
+        for index, (request, keys) in enumerate(zip(requests, request_keys, strict=True)):
+            if cache is not None:
+                cache.hot_keys.record(keys)
+            if cache is not None and cache.enabled_for(request.view.tier):
+                cached = cache.get_many(keys, request.view.tier)
+                row_records: list[Any] = cached
+                for position, hit in enumerate(cached):
+                    if hit is MISSING:
+                        pending.append((index, position, keys[position]))
+            else:
+                row_records = [None] * len(keys)
+                pending.extend((index, position, key) for position, key in enumerate(keys))
+            records.append(row_records)
+        if pending:
+            replies = self._execute(
+                [("HMGET", key, *_READ_FIELDS) for _, _, key in pending], "reading features"
+            )
+            fresh: list[tuple[bytes, StoredRow | None]] = []
+            for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
+                record = None if event is None else (int(event), int(created), decode_values(blob))
+                records[index][position] = record
+                if cache is not None and cache.enabled_for(requests[index].view.tier):
+                    fresh.append((key, record))
+            if fresh and cache is not None:
+                cache.put_many(fresh)
+        return OnlineResponse(
+            join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
+        )
+
+    def _request_keys(
+        self, requests: Sequence[ViewRequest], entity_rows: Sequence[Mapping[str, object]]
+    ) -> tuple[list[str], list[tuple[object, ...]], list[list[bytes]]]:
+        """Join-key names, checked key values per row, and the Redis keys per request."""
+        join_keys: dict[str, ValueType] = {}
+        for request in requests:
+            for name, dtype in request.view.entity.join_keys.items():
+                known = join_keys.setdefault(name, dtype)
+                if known is not dtype:
+                    raise SchemaError(
+                        f"Join key {name!r} is {known.value} in one requested view and "
+                        f"{dtype.value} in {request.view.name!r}; request them separately"
+                    )
+        names = list(join_keys)
+        checks = list(join_keys.items())
+        key_rows: list[tuple[object, ...]] = []
+        for row in entity_rows:
+            try:
+                key_rows.append(tuple(check_key_value(row[n], n, t) for n, t in checks))
+            except KeyError:
+                missing = next(n for n in names if n not in row)
+                raise MissingColumnError(
+                    missing, "the entity rows", f"every row needs join key {missing!r}"
+                ) from None
+        packb = msgpack.packb
+        request_keys: list[list[bytes]] = []
+        for request in requests:
+            prefix = self.prefix(request.view)
+            positions = [names.index(k) for k in request.view.join_keys]
+            if len(positions) == 1:
+                p = positions[0]
+                request_keys.append([prefix + packb(row[p]) for row in key_rows])
+            else:
+                request_keys.append(
+                    [prefix + encode_entity([row[p] for p in positions]) for row in key_rows]
+                )
+        return names, key_rows, request_keys
+
+    # -- writes --------------------------------------------------------------------------
+
+    def write(
+        self,
+        view: FeatureView,
+        table: pa.Table | pd.DataFrame,
+        *,
+        now: datetime | None = None,
+    ) -> WriteResult:
+        """Publish ``table`` to ``view`` with compare-and-set (see the module docstring)."""
+        clock_micros = time.time_ns() // 1000
+        now_micros = clock_micros if now is None else datetime_to_micros(now)
+        arrow = _as_arrow(table, view)
+        rows_in = arrow.num_rows
+        latest = _latest_per_entity(arrow, view)
+        entities = latest.num_rows
+        events = latest.column("__e").to_numpy()
+        if view.ttl is not None:
+            ttl_micros = view.ttl // timedelta(microseconds=1)
+            alive = events + ttl_micros >= now_micros
+            skipped_expired = int(entities - alive.sum())
+            if skipped_expired:
+                latest = latest.filter(pa.array(alive))
+                events = events[alive]
+            # PEXPIREAT has ms resolution: round up so the key outlives the exact bound,
+            # which reads enforce from the stored event time. An explicit `now` is the
+            # caller's clock: the key lives as long after it as after Redis's own clock.
+            shift = clock_micros - now_micros
+            expire_at: list[object] = (-(-(events + ttl_micros + shift) // 1000)).tolist()
+        else:
+            skipped_expired = 0
+            expire_at = [""] * latest.num_rows
+        keys = self._row_keys(latest, view)
+        blobs = _encode_rows(latest, view)
+        written = self._write_batches(
+            view, keys, events.tolist(), latest.column("__c").to_pylist(), expire_at, blobs
+        )
+        if self.cache is not None:
+            self.cache.invalidate(keys)
+        result = WriteResult(
+            rows_in=rows_in,
+            entities=entities,
+            written=written,
+            skipped_not_newer=entities - skipped_expired - written,
+            skipped_expired=skipped_expired,
+        )
+        logger.info(
+            "online write %s/%s at %s: %s", self.tenant, view.name, self.endpoint.where, result
+        )
+        return result
+
+    def _row_keys(self, table: pa.Table, view: FeatureView) -> list[bytes]:
+        prefix = self.prefix(view)
+        columns = [table.column(k).to_pylist() for k in view.join_keys]
+        if len(columns) == 1:
+            packb = msgpack.packb
+            return [prefix + packb(v) for v in columns[0]]
+        return [prefix + encode_entity(values) for values in zip(*columns, strict=True)]
+
+    def _write_batches(
+        self,
+        view: FeatureView,
+        keys: list[bytes],
+        events: list[int],
+        created: list[int],
+        expire_at: list[object],
+        blobs: list[bytes],
+    ) -> int:
+        written = 0
+        started = time.monotonic()
+        total = len(keys)
+        chunk = self.script_keys
+        for batch_start in range(0, total, self.batch_size):
+            batch_end = min(batch_start + self.batch_size, total)
+            commands: list[tuple[object, ...]] = []
+            for start in range(batch_start, batch_end, chunk):
+                end = min(start + chunk, batch_end)
+                argv: list[object] = []
+                for i in range(start, end):
+                    argv += (events[i], created[i], expire_at[i], blobs[i])
+                commands.append(("EVALSHA", _WRITE_SHA, end - start, *keys[start:end], *argv))
+            replies = self._execute(commands, f"writing feature view {view.name!r}")
+            written += sum(replies)
+            if self.write_rate_limit is not None:
+                ahead = batch_end / self.write_rate_limit - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if total > self.batch_size:
+                logger.debug("online write %s: %d/%d rows", view.name, batch_end, total)
+        return written
+
+    # -- scans, deletes, cleanup ---------------------------------------------------------
+
+    def _scan(self, view: FeatureView) -> Iterator[list[bytes]]:
+        """Batches of the keys of ``view`` (SCAN; tolerates concurrent writes)."""
+        pattern = self.prefix(view) + b"*"
+        cursor = 0
+        while True:
+            with translated_errors(self.endpoint, f"scanning feature view {view.name!r}"):
+                cursor, keys = self._client.scan(cursor, match=pattern, count=_SCAN_COUNT)
+            if keys:
+                yield cast(list[bytes], keys)
+            if cursor == 0:
+                return
+
+    def iter_entities(
+        self, view: FeatureView, *, include_expired: bool = False, now: datetime | None = None
+    ) -> Iterator[EntityRecord]:
+        """Every stored entity of ``view``: (join keys, event ts, created ts, values)."""
+        now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
+        oldest = _oldest_alive(view, now_micros)
+        cut = len(self.prefix(view))
+        for keys in self._scan(view):
+            replies = self._execute(
+                [("HMGET", key, *_READ_FIELDS) for key in keys], f"reading {view.name!r}"
+            )
+            for key, (event, created, blob) in zip(keys, replies, strict=True):
+                if event is None or (not include_expired and int(event) < oldest):
+                    continue
+                yield (
+                    decode_entity(key[cut:], view.join_keys),
+                    micros_to_datetime(int(event)),
+                    micros_to_datetime(int(created)),
+                    decode_values(blob),
+                )
+
+    def delete_entities(self, view: FeatureView, keys: Iterable[Mapping[str, object]]) -> int:
+        """Delete entities of ``view`` by join keys; returns how many existed."""
+        prefix = self.prefix(view)
+        redis_keys = [
+            prefix + encode_entity(entity_key_values(k, view, "the keys to delete")) for k in keys
+        ]
+        deleted = 0
+        for start in range(0, len(redis_keys), self.batch_size):
+            batch = redis_keys[start : start + self.batch_size]
+            deleted += self._execute([("DEL", *batch)], f"deleting from {view.name!r}")[0]
+        if self.cache is not None:
+            self.cache.invalidate(redis_keys)
+        return int(deleted)
+
+    def cleanup(
+        self,
+        view: FeatureView,
+        now: datetime | None = None,
+        existing_keys: Iterable[Mapping[str, object]] | None = None,
+    ) -> CleanupResult:
+        """Remove ``view``'s expired values and, given ``existing_keys``, entities not in it.
+
+        A value is only removed if it is still the one the scan saw (DELETE_IF_EVENT), so
+        a concurrent newer write survives.
+        """
+        now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
+        oldest = _oldest_alive(view, now_micros)
+        existing: set[bytes] | None = None
+        if existing_keys is not None:
+            existing = {
+                encode_entity(entity_key_values(k, view, "existing_keys")) for k in existing_keys
+            }
+        cut = len(self.prefix(view))
+        scanned = removed_expired = removed_gone = 0
+        examples: list[Mapping[str, object]] = []
+        for keys in self._scan(view):
+            events = self._execute([("HMGET", k, "e") for k in keys], f"reading {view.name!r}")
+            doomed: list[tuple[bytes, bytes]] = []
+            kinds: list[bool] = []
+            for key, (event,) in zip(keys, events, strict=True):
+                if event is None:
+                    continue
+                scanned += 1
+                expired = int(event) < oldest
+                if expired or (existing is not None and key[cut:] not in existing):
+                    doomed.append((key, event))
+                    kinds.append(expired)
+            if not doomed:
+                continue
+            deleted = self._delete_if_unchanged(doomed, view)
+            for (key, _), expired, gone in zip(doomed, kinds, deleted, strict=True):
+                if not gone:
+                    continue
+                if expired:
+                    removed_expired += 1
+                else:
+                    removed_gone += 1
+                if len(examples) < MAX_CLEANUP_EXAMPLES:
+                    examples.append(decode_entity(key[cut:], view.join_keys))
+        if self.cache is not None:
+            self.cache.clear()
+        result = CleanupResult(view.name, scanned, removed_expired, removed_gone, tuple(examples))
+        logger.info("online cleanup %s/%s: %s", self.tenant, view.name, result)
+        return result
+
+    def _delete_if_unchanged(
+        self, doomed: list[tuple[bytes, bytes]], view: FeatureView
+    ) -> list[bool]:
+        """Per key whether it was deleted (one script call per key keeps the answer exact)."""
+        commands: list[tuple[object, ...]] = [
+            ("EVALSHA", _DELETE_SHA, 1, key, event) for key, event in doomed
+        ]
+        replies = self._execute(commands, f"cleaning up {view.name!r}")
+        return [bool(r) for r in replies]
+
+
+def _oldest_alive(view: FeatureView, now_micros: int) -> int | float:
+    """The smallest event time (µs) still within ``view``'s ttl at ``now``."""
+    if view.ttl is None:
+        return -math.inf
+    return now_micros - view.ttl // timedelta(microseconds=1)
+
+
+def _as_arrow(table: pa.Table | pd.DataFrame, view: FeatureView) -> pa.Table:
+    """``table`` as Arrow with the view's columns, checked and cast to the view's types."""
+    if not isinstance(table, pa.Table):
+        try:
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise SchemaError(
+                f"Rows for feature view {view.name!r} cannot be read as a table: {exc}"
+            ) from None
+    where = f"the rows written to feature view {view.name!r}"
+    for name in [*view.join_keys, "event_timestamp", "created_timestamp", *view.feature_names]:
+        if name not in table.column_names:
+            raise MissingColumnError(name, where, "add the column (every feature is required)")
+    columns: dict[str, pa.ChunkedArray] = {}
+    for name, dtype in view.entity.join_keys.items():
+        column = table.column(name)
+        if column.null_count:
+            raise SchemaError(f"Join key {name!r} has {column.null_count} null values in {where}")
+        columns[name] = _cast(column, dtype.arrow_type, name, where)
+    columns["__e"] = _timestamp_micros(table.column("event_timestamp"), "event_timestamp", where)
+    columns["__c"] = _timestamp_micros(table.column("created_timestamp"), "created_timestamp", where)
+    for feature in view.features:
+        columns[feature.name] = _cast(
+            table.column(feature.name), feature.dtype.arrow_type, feature.name, where
+        )
+    return pa.table(columns)
+
+
+def _cast(column: pa.ChunkedArray, target: pa.DataType, name: str, where: str) -> pa.ChunkedArray:
+    if column.type == target:
+        return column
+    if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
+        if column.type.tz is None:
+            column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+        return column.cast(target, safe=False)
+    if pa.types.is_null(column.type):
+        return pa.chunked_array([pa.nulls(len(column), target)])
+    if pa.types.is_string(target) and not (
+        pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    ):
+        raise SchemaError(f"Column {name!r} in {where} is {column.type}, expected a string column")
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaError(f"Column {name!r} in {where} is {column.type}, not {target}: {exc}") from None
+
+
+def _timestamp_micros(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
+    """µs since the epoch (UTC; naive read as UTC) of a timestamp column."""
+    if not pa.types.is_timestamp(column.type):
+        raise TimestampError(
+            f"Column {name!r} in {where} is {column.type}; it must be a timestamp (UTC, or "
+            "naive meaning UTC)"
+        )
+    if column.null_count:
+        raise TimestampError(f"Column {name!r} in {where} has {column.null_count} null values")
+    return column.cast(pa.timestamp("us", tz=column.type.tz), safe=False).cast(pa.int64())
+
+
+def _latest_per_entity(table: pa.Table, view: FeatureView) -> pa.Table:
+    """One row per entity: the one with the largest (event, created) pair."""
+    if table.num_rows <= 1:
+        return table
+    keys = view.join_keys
+    order = pc.sort_indices(
+        table,
+        sort_keys=[*((k, "ascending") for k in keys), ("__e", "descending"), ("__c", "descending")],
+    )
+    ordered = table.take(order)
+    first = np.zeros(ordered.num_rows, dtype=bool)
+    first[0] = True
+    for key in keys:
+        column = ordered.column(key).combine_chunks()
+        changed = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
+        first[1:] |= changed.to_numpy(zero_copy_only=False)
+    return ordered.filter(pa.array(first))
+
+
+def _encode_rows(table: pa.Table, view: FeatureView) -> list[bytes]:
+    """The stored value blob of every row."""
+    names = view.feature_names
+    columns = [table.column(n).to_pylist() for n in names]
+    encode: Callable[[Mapping[str, object]], bytes] = encode_values
+    return [encode(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]

@@ -1,0 +1,237 @@
+"""The answer of an online read: per entity and feature a value, its event time and a status.
+
+``to_dict()`` shape (Feast-like, one list per column, one element per entity row, in the
+caller's order)::
+
+    {
+        "user_id": [1, 2],                              # every join key asked for
+        "country": ["US", None],                        # or "user_profile__country"
+        "country__status": ["PRESENT", "NOT_FOUND"],    # FeatureStatus values
+        "country__event_timestamp": [datetime(..., tzinfo=UTC), None],
+        ...
+    }
+
+Feature columns are named ``feature`` or, with ``full_feature_names=True``,
+``view__feature``. Values of NOT_FOUND and EXPIRED features are ``None``; an EXPIRED
+feature keeps the event timestamp of the stored (too old) value. ``to_dict(
+include_metadata=False)`` leaves out the ``__status`` and ``__event_timestamp`` columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from feature_platform.errors import FeatureNameCollisionError
+from feature_platform.online.status import FeatureStatus
+from feature_platform.specs import ViewRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PRESENT = FeatureStatus.PRESENT
+_NOT_FOUND = FeatureStatus.NOT_FOUND
+_EXPIRED = FeatureStatus.EXPIRED
+
+StoredRow = tuple[int, int, dict[str, Any]]
+"""A stored feature row: event time (µs since epoch, UTC), created time (µs), values."""
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    """A UTC datetime from microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def datetime_to_micros(value: datetime) -> int:
+    """Microseconds since the epoch of ``value`` (a naive datetime is read as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureValue:
+    """One feature of one entity: its value, the event time of that value, and a status."""
+
+    value: Any
+    event_timestamp: datetime | None
+    status: FeatureStatus
+
+
+class EntityResult(Mapping[str, FeatureValue]):
+    """The features of one entity row, by output column name; ``join_keys`` holds its keys."""
+
+    def __init__(self, join_keys: dict[str, object], features: dict[str, FeatureValue]) -> None:
+        self.join_keys = join_keys
+        self._features = features
+
+    def __getitem__(self, name: str) -> FeatureValue:
+        try:
+            return self._features[name]
+        except KeyError:
+            raise KeyError(
+                f"No feature column {name!r} in this response; columns: {', '.join(self._features)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._features)
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def __repr__(self) -> str:
+        return f"EntityResult({self.join_keys!r}, {self._features!r})"
+
+
+class OnlineResponse:
+    """The result of :meth:`OnlineStore.read` for many entity rows and feature views.
+
+    ``response[i]`` (or ``response.entities[i]``) is entity row ``i``'s :class:`EntityResult`;
+    ``response[i]["country"].value`` / ``.event_timestamp`` / ``.status`` are one feature's.
+    """
+
+    def __init__(
+        self,
+        join_keys: Sequence[str],
+        key_rows: Sequence[Sequence[object]],
+        requests: Sequence[ViewRequest],
+        records: Sequence[Sequence[StoredRow | None]],
+        now_micros: int,
+        *,
+        full_feature_names: bool = False,
+    ) -> None:
+        """``records[v][i]`` is what the store holds for request ``v`` and entity row ``i``."""
+        self.join_keys = list(join_keys)
+        self._key_rows = key_rows
+        self._requests = list(requests)
+        self._records = records
+        self._now_micros = now_micros
+        self.full_feature_names = full_feature_names
+        self._columns: list[tuple[str, int, str]] = []
+        seen: dict[str, str] = {k: "join key" for k in self.join_keys}
+        for index, request in enumerate(self._requests):
+            for feature in request.features:
+                name = f"{request.view.name}__{feature}" if full_feature_names else feature
+                for column in (name, f"{name}__status", f"{name}__event_timestamp"):
+                    if column in seen:
+                        raise FeatureNameCollisionError(
+                            f"Output column {column!r} of {request.view.name}:{feature} collides "
+                            f"with {seen[column]}; request full_feature_names=True"
+                        )
+                    seen[column] = f"{request.view.name}:{feature}"
+                self._columns.append((name, index, feature))
+        self._states = [self._view_states(i) for i in range(len(self._requests))]
+
+    def _view_states(
+        self, index: int
+    ) -> list[tuple[FeatureStatus, datetime | None, dict[str, Any] | None]]:
+        """Per entity: the view's status, event time and values (None unless servable)."""
+        ttl = self._requests[index].view.ttl
+        oldest = None if ttl is None else self._now_micros - ttl // timedelta(microseconds=1)
+        states: list[tuple[FeatureStatus, datetime | None, dict[str, Any] | None]] = []
+        append = states.append
+        for record in self._records[index]:
+            if record is None:
+                append((_NOT_FOUND, None, None))
+                continue
+            event = record[0]
+            stamp = _EPOCH + timedelta(microseconds=event)
+            if oldest is not None and event < oldest:
+                append((_EXPIRED, stamp, None))
+            else:
+                append((_PRESENT, stamp, record[2]))
+        return states
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The output feature column names, in request order."""
+        return [name for name, _, _ in self._columns]
+
+    def __len__(self) -> int:
+        return len(self._key_rows)
+
+    def with_full_feature_names(self, full_feature_names: bool = True) -> OnlineResponse:
+        """The same answer with columns named ``view__feature`` (or plain feature names)."""
+        return OnlineResponse(
+            self.join_keys,
+            self._key_rows,
+            self._requests,
+            self._records,
+            self._now_micros,
+            full_feature_names=full_feature_names,
+        )
+
+    def column(
+        self, name: str
+    ) -> tuple[list[Any], list[datetime | None], list[FeatureStatus]]:
+        """Values, event timestamps and statuses of feature column ``name``, per entity row."""
+        for column_name, index, feature in self._columns:
+            if column_name == name:
+                return self._column(index, feature)
+        raise KeyError(f"No feature column {name!r}; columns: {', '.join(self.feature_names)}")
+
+    def _column(
+        self, index: int, feature: str
+    ) -> tuple[list[Any], list[datetime | None], list[FeatureStatus]]:
+        values: list[Any] = []
+        stamps: list[datetime | None] = []
+        statuses: list[FeatureStatus] = []
+        for status, stamp, stored in self._states[index]:
+            if stored is None:
+                values.append(None)
+                stamps.append(stamp)
+                statuses.append(status)
+            elif feature in stored:
+                values.append(stored[feature])
+                stamps.append(stamp)
+                statuses.append(_PRESENT)
+            else:
+                values.append(None)
+                stamps.append(None)
+                statuses.append(_NOT_FOUND)
+        return values, stamps, statuses
+
+    def to_dict(self, include_metadata: bool = True) -> dict[str, list[Any]]:
+        """Columns as lists (see the module docstring for the exact shape)."""
+        out: dict[str, list[Any]] = {
+            key: [row[i] for row in self._key_rows] for i, key in enumerate(self.join_keys)
+        }
+        for name, index, feature in self._columns:
+            values, stamps, statuses = self._column(index, feature)
+            out[name] = values
+            if include_metadata:
+                out[f"{name}__status"] = [s.value for s in statuses]
+                out[f"{name}__event_timestamp"] = stamps
+        return out
+
+    def to_df(self, include_metadata: bool = True) -> pd.DataFrame:
+        """The same columns as :meth:`to_dict`, as a pandas DataFrame (one row per entity)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+
+    @property
+    def entities(self) -> list[EntityResult]:
+        """Per entity row, its join keys and each feature's :class:`FeatureValue`."""
+        columns = [(name, *self._column(index, feature)) for name, index, feature in self._columns]
+        results = []
+        for row_index, key_row in enumerate(self._key_rows):
+            features = {
+                name: FeatureValue(values[row_index], stamps[row_index], statuses[row_index])
+                for name, values, stamps, statuses in columns
+            }
+            results.append(EntityResult(dict(zip(self.join_keys, key_row, strict=True)), features))
+        return results
+
+    def __getitem__(self, index: int) -> EntityResult:
+        return self.entities[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"OnlineResponse({len(self)} entities, features={self.feature_names}, "
+            f"full_feature_names={self.full_feature_names})"
+        )

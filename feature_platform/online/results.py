@@ -1,0 +1,48 @@
+"""What an online write and an active cleanup report back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Counts of one :meth:`OnlineStore.write` call.
+
+    ``rows_in``: rows of the input table. ``entities``: distinct entities after keeping the
+    largest ``(event_timestamp, created_timestamp)`` per entity. Each entity is then either
+    ``written`` (incoming pair >= stored pair; re-writing the same pair counts here and
+    changes nothing), ``skipped_not_newer`` (the stored pair was greater: compare-and-set kept it)
+    or ``skipped_expired`` (already past its ttl at ``now``, so never written).
+    """
+
+    rows_in: int
+    entities: int
+    written: int
+    skipped_not_newer: int
+    skipped_expired: int
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    """What :meth:`OnlineStore.cleanup` removed from one view.
+
+    ``scanned``: entities looked at. ``removed_expired``: values past their ttl.
+    ``removed_gone``: entities no longer in the caller's ``existing_keys``. ``examples``:
+    up to :data:`MAX_CLEANUP_EXAMPLES` of the removed entity keys, for the run's log.
+    """
+
+    view: str
+    scanned: int
+    removed_expired: int
+    removed_gone: int
+    examples: tuple[Mapping[str, object], ...] = field(default=())
+
+    @property
+    def removed(self) -> int:
+        """Entities removed in total."""
+        return self.removed_expired + self.removed_gone
+
+
+MAX_CLEANUP_EXAMPLES = 100

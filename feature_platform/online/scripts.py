@@ -1,0 +1,46 @@
+"""Lua scripts run atomically inside Redis.
+
+``WRITE_IF_NEWER`` is the compare-and-set of SEMANTICS.md. For each key i it receives
+four ARGV: event µs, created µs, expire-at ms (``""``: no ttl) and the value blob. It
+replaces the stored row only when (event, created) >= the stored pair, then sets the key's
+expiry (PEXPIREAT, sliding with each newer value) or removes it. Timestamps are integers
+below 2^53, exact as Lua numbers. Returns the number of keys written.
+
+``DELETE_IF_EVENT`` deletes key i only while its stored event time still equals ARGV[i],
+so an active cleanup never removes a value that a writer replaced after the scan.
+"""
+
+from __future__ import annotations
+
+WRITE_IF_NEWER = """
+local written = 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local j = (i - 1) * 4
+  local event = tonumber(ARGV[j + 1])
+  local stored = redis.call('HMGET', key, 'e', 'c')
+  local stored_event = tonumber(stored[1])
+  if stored_event == nil or event > stored_event
+     or (event == stored_event and tonumber(ARGV[j + 2]) >= (tonumber(stored[2]) or 0)) then
+    redis.call('HSET', key, 'e', ARGV[j + 1], 'c', ARGV[j + 2], 'v', ARGV[j + 4])
+    local expire_at = ARGV[j + 3]
+    if expire_at == '' then
+      redis.call('PERSIST', key)
+    else
+      redis.call('PEXPIREAT', key, expire_at)
+    end
+    written = written + 1
+  end
+end
+return written
+"""
+
+DELETE_IF_EVENT = """
+local deleted = 0
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], 'e') == ARGV[i] then
+    deleted = deleted + redis.call('DEL', KEYS[i])
+  end
+end
+return deleted
+"""

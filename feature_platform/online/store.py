@@ -1,0 +1,95 @@
+"""The online-store interface: what the IO manager, the SDK and the server rely on."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
+
+from feature_platform.online.response import OnlineResponse
+from feature_platform.online.results import CleanupResult, WriteResult
+from feature_platform.specs import FeatureView, ViewRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+EntityRecord = tuple[dict[str, object], datetime, datetime, dict[str, Any]]
+"""One stored entity: join keys, event timestamp, created timestamp, feature values."""
+
+
+class OnlineStore(abc.ABC):
+    """Latest feature values per (tenant, feature view, entity), with the rules of
+    SEMANTICS.md: the largest ``(event_timestamp, created_timestamp)`` wins, atomically;
+    values past the view's ttl are reported EXPIRED and never served."""
+
+    tenant: str
+
+    @abc.abstractmethod
+    def write(
+        self,
+        view: FeatureView,
+        table: pa.Table | pd.DataFrame,
+        *,
+        now: datetime | None = None,
+    ) -> WriteResult:
+        """Publish ``table``'s rows (join keys, event/created timestamps, every feature).
+
+        Several rows per entity may come in: the largest pair per entity is written, and
+        only where it is >= the stored pair. Rows already expired at ``now`` are skipped.
+        ``now`` defaults to the wall clock; an explicit ``now`` (tests, simulations) also
+        shifts key expiry so a key lives ``ttl`` after its event time in that clock.
+        """
+
+    @abc.abstractmethod
+    def read(
+        self,
+        requests: Sequence[ViewRequest],
+        entity_rows: Sequence[Mapping[str, object]],
+        *,
+        now: datetime | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Features of ``requests`` for each entity row, in one round trip to the store."""
+
+    @abc.abstractmethod
+    def iter_entities(self, view: FeatureView, *, include_expired: bool = False,
+                      now: datetime | None = None) -> Iterator[EntityRecord]:
+        """Every stored entity of ``view`` (expired ones only if ``include_expired``)."""
+
+    @abc.abstractmethod
+    def delete_entities(self, view: FeatureView, keys: Iterable[Mapping[str, object]]) -> int:
+        """Delete the given entities of ``view``; returns how many existed."""
+
+    @abc.abstractmethod
+    def cleanup(
+        self,
+        view: FeatureView,
+        now: datetime | None = None,
+        existing_keys: Iterable[Mapping[str, object]] | None = None,
+    ) -> CleanupResult:
+        """Active cleanup: remove expired values and, if ``existing_keys`` is given, every
+        entity not in it."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise OnlineStoreUnavailableError if the store cannot be reached."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def for_tenant(self, tenant: str) -> OnlineStore:
+        """The same store bound to another tenant (stores without tenants refuse)."""
+        if tenant == self.tenant:
+            return self
+        from feature_platform.errors import ConfigError
+
+        raise ConfigError(f"{type(self).__name__} serves tenant {self.tenant!r} only, not {tenant!r}")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
