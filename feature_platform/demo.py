@@ -10,6 +10,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 
@@ -32,10 +33,14 @@ class DemoResult:
     user_ids: list[int]
 
 
-def write_dagster_yaml(settings: Settings) -> None:
-    """A DAGSTER_HOME under the data folder, with telemetry off."""
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    (settings.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME if set, else the data folder's; created with telemetry off if new."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
 
 
 def run_demo(
@@ -77,14 +82,13 @@ def run_demo(
     summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
     say(f"Sample data: {summary}")
 
-    write_dagster_yaml(settings)
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    home = dagster_home(settings)
     platform = FeaturePlatformResource(
         data_dir=str(settings.data_dir), redis_url=settings.redis_url, tenant=settings.tenant,
         registry=settings.registry,
     )
     defs = build_definitions(platform, partitions_start=min(settings.partitions_start, (end - timedelta(days=days)).date()))
-    instance = dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.from_config(str(home))
 
     say("Building the dbt models ...")
     _check(defs.resolve_job_def(DBT_BUILD_JOB).execute_in_process(instance=instance))
@@ -109,7 +113,7 @@ def run_demo(
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         say(f"\nPoint-in-time training frame ({DEMO_SERVICE}):\n{historical}")
         say(f"\nOnline read ({DEMO_SERVICE}):\n{online}")
-    say(f"\nDagster instance: {settings.dagster_home} (run `make dev` to see the runs and lineage)")
+    say(f"\nDagster instance: {home} (run `make dev` to see the runs and lineage)")
     return DemoResult(settings, end, historical, online, user_ids)
 
 

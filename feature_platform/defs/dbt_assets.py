@@ -1,6 +1,5 @@
 """The dbt project's models as Dagster assets, keyed ``dbt/<model>`` upstream of the views."""
 
-from __future__ import annotations
 
 import os
 import subprocess

@@ -1,7 +1,6 @@
 """The factory that turns one feature view spec into its offline and online assets."""
 
-from __future__ import annotations
-
+import warnings
 from datetime import date
 
 import dagster as dg
@@ -65,7 +64,18 @@ def build_feature_view_assets(
     """The offline asset (source rows of a partition -> offline store) and the online asset
     (offline partition -> Redis) of ``view``."""
     partitions_def = view_partitions_def(view, partitions_start)
+    # Single-run backfills are what make a range of partitions one run; the API is marked
+    # beta, and that warning on every definitions load would only be noise for users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _build(view, partitions_def, freshness_policy)
 
+
+def _build(
+    view: FeatureView,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    freshness_policy: dg.FreshnessPolicy | None,
+) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=offline_key(view),
         partitions_def=partitions_def,

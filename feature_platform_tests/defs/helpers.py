@@ -1,0 +1,68 @@
+"""Helpers for Dagster-layer tests: build definitions over a test platform, dump stores."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import redis
+
+from feature_platform.defs import build_definitions
+from feature_platform.defs.jobs import materialize_job_name
+from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.demo import RANGE_END_TAG, RANGE_START_TAG
+from feature_platform.settings import Settings
+from feature_platform.specs import FeatureView, Partitioning
+
+
+def platform_for(settings: Settings) -> FeaturePlatformResource:
+    return FeaturePlatformResource(
+        data_dir=str(settings.data_dir), redis_url=settings.redis_url, tenant=settings.tenant
+    )
+
+
+def definitions_for(settings: Settings) -> dg.Definitions:
+    return build_definitions(platform_for(settings), include_dbt=False)
+
+
+def run_range(defs: dg.Definitions, partitioning: Partitioning, first: str, last: str) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(materialize_job_name(partitioning))
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), tags={RANGE_START_TAG: first, RANGE_END_TAG: last}
+    )
+    assert result.success
+    return result
+
+
+def materialize_everything(settings: Settings, end_days: tuple[object, int]) -> dg.Definitions:
+    """Every partition of every view over the sample range, one single run per partitioning."""
+    end, days = end_days
+    defs = definitions_for(settings)
+    for partitioning in (Partitioning.DAILY, Partitioning.HOURLY):
+        first = partitioning.key_for(end - timedelta(days=days))  # type: ignore[operator]
+        last = partitioning.key_for(end - partitioning.step)  # type: ignore[operator]
+        run_range(defs, partitioning, first, last)
+    return defs
+
+
+def source_rows(settings: Settings, view: FeatureView, start: object, end: object) -> pa.Table:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(
+            f"SELECT * FROM {view.source.table} WHERE event_timestamp >= ? AND event_timestamp < ? "
+            "ORDER BY ALL",
+            [start, end],
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def redis_dump(url: str) -> dict[bytes, dict[bytes, bytes]]:
+    """Every hash in the Redis database with its fields: the whole online state."""
+    client = redis.Redis.from_url(url)
+    try:
+        return {key: client.hgetall(key) for key in client.scan_iter(count=1000)}
+    finally:
+        client.close()

@@ -1,0 +1,56 @@
+"""A small real platform for tests: sample landing data and a dbt-built warehouse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from feature_platform.defs.dbt_assets import dbt_executable
+from feature_platform.sample_data import SampleSummary, generate_sample_data
+from feature_platform.sample_data.dbt_env import DBT_PROJECT_DIR, dbt_env
+from feature_platform.settings import Settings
+
+
+def today_midnight() -> datetime:
+    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class SampleWarehouse:
+    """Landing files and a warehouse built by a real `dbt build`, to be copied per test."""
+
+    data_dir: Path
+    end: datetime
+    days: int
+    summary: SampleSummary
+
+    def copy_to(self, data_dir: Path, redis_url: str) -> Settings:
+        """Settings over a private copy of the landing data and the warehouse."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.data_dir / "landing", data_dir / "landing")
+        shutil.copy(self.data_dir / "warehouse.duckdb", data_dir / "warehouse.duckdb")
+        return Settings(data_dir=data_dir, redis_url=redis_url)
+
+
+def dbt_build(settings: Settings, workdir: Path) -> None:
+    """Run `dbt build` of the repo's project into ``settings``' warehouse."""
+    env = {**os.environ, **dbt_env(settings)}
+    command = [
+        dbt_executable(), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt build failed:\n{done.stdout}\n{done.stderr}")
+
+
+def build_sample_warehouse(data_dir: Path, *, days: int = 3, n_users: int = 40) -> SampleWarehouse:
+    settings = Settings(data_dir=data_dir)
+    end = today_midnight()
+    summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
+    dbt_build(settings, data_dir / "dbt")
+    return SampleWarehouse(settings.data_dir, end, days, summary)
