@@ -1,0 +1,25 @@
+"""Small helpers for building DuckDB SQL safely."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose session time zone is UTC (so timestamp casts are UTC)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def quote(identifier: str) -> str:
+    """``identifier`` as a quoted DuckDB identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def timestamp_literal(micros: int, aware: bool) -> str:
+    """A constant timestamp ``micros`` after the epoch, typed to compare with a column directly
+    (TIMESTAMPTZ for an aware column, TIMESTAMP for a naive one) so the Parquet scan can use
+    it as a pushed-down filter."""
+    naive = f"make_timestamp({int(micros)}::BIGINT)"
+    return f"{naive}::TIMESTAMPTZ" if aware else naive
