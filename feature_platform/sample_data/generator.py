@@ -125,7 +125,9 @@ def generate_sample_data(
     )
 
 
-def _check_arguments(end: datetime, days: int, n_users: int, late_fraction: float) -> tuple[int, int]:
+def _check_arguments(
+    end: datetime, days: int, n_users: int, late_fraction: float
+) -> tuple[int, int]:
     if not isinstance(end, datetime) or end.tzinfo is None or end.utcoffset() is None:
         raise ConfigError(
             f"end={end!r} must be a timezone-aware datetime, e.g. datetime(2026, 1, 15, tzinfo=UTC)"
@@ -141,7 +143,9 @@ def _check_arguments(end: datetime, days: int, n_users: int, late_fraction: floa
     return end_us - days * _US_PER_DAY, end_us
 
 
-def _users(rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray, end_us: int) -> _Events:
+def _users(
+    rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray, end_us: int
+) -> _Events:
     """A profile row at signup, and for some users a second one when their plan changes."""
     n = len(user_ids)
     country = rng.choice(len(COUNTRIES), n, p=[0.35, 0.12, 0.12, 0.1, 0.14, 0.1, 0.07])
@@ -167,7 +171,9 @@ def _users(rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray
     return _unique_event_times(events, "updated_at", end_us)
 
 
-def _orders(rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray, end_us: int) -> _Events:
+def _orders(
+    rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray, end_us: int
+) -> _Events:
     active_days = (end_us - signup_us) / _US_PER_DAY
     rate = rng.gamma(2.0, _ORDERS_PER_DAY_MEAN / 2.0, len(user_ids))
     user_idx = np.repeat(np.arange(len(user_ids)), rng.poisson(rate * active_days))
@@ -276,7 +282,9 @@ def _deliver(
     on_time = np.flatnonzero(~late)
     n_redelivered = min(len(on_time), max(_MIN_REDELIVERIES, round(_REDELIVERED_FRACTION * n)))
     again = np.sort(rng.choice(on_time, n_redelivered, replace=False))
-    again_ingested = ingested_us[again] + rng.integers(_REDELIVERY_MIN_US, _REDELIVERY_MAX_US + 1, len(again))
+    again_ingested = ingested_us[again] + rng.integers(
+        _REDELIVERY_MIN_US, _REDELIVERY_MAX_US + 1, len(again)
+    )
 
     rows = np.concatenate([np.arange(n), again])
     ingested = np.concatenate([ingested_us, again_ingested])
@@ -287,7 +295,9 @@ def _deliver(
     first_column = RAW_SCHEMAS[table].names[0]
     order = np.lexsort((events.columns[first_column][rows], ingested))
     rows, ingested, is_redelivery = rows[order], ingested[order], is_redelivery[order]
-    table_rows = _to_arrow(table, {name: values[rows] for name, values in events.columns.items()}, ingested)
+    table_rows = _to_arrow(
+        table, {name: values[rows] for name, values in events.columns.items()}, ingested
+    )
     return table_rows, int(is_redelivery.sum()), int(late[rows].sum())
 
 

@@ -47,7 +47,9 @@ def conform_to_raw_schema(table: str, rows: pa.Table | pd.DataFrame) -> pa.Table
     Timezone-naive timestamps are read as UTC.
     """
     schema = _raw_schema(table)
-    arrow = pa.Table.from_pandas(rows, preserve_index=False) if isinstance(rows, pd.DataFrame) else rows
+    arrow = (
+        pa.Table.from_pandas(rows, preserve_index=False) if isinstance(rows, pd.DataFrame) else rows
+    )
     if not isinstance(arrow, pa.Table):
         raise SchemaError(
             f"Rows for raw table {table!r} must be a pyarrow.Table or pandas.DataFrame, "
@@ -63,7 +65,9 @@ def conform_to_raw_schema(table: str, rows: pa.Table | pd.DataFrame) -> pa.Table
     for field in schema:
         if field.name not in arrow.column_names:
             raise MissingColumnError(
-                field.name, f"the rows for raw table {table!r}", f"Expected columns: {', '.join(schema.names)}"
+                field.name,
+                f"the rows for raw table {table!r}",
+                f"Expected columns: {', '.join(schema.names)}",
             )
         column = arrow.column(field.name)
         try:
@@ -107,8 +111,12 @@ def land_batch(
         )
     conformed = conform_to_raw_schema(table, rows)
     if conformed.num_rows == 0:
-        raise SchemaError(f"The batch {batch_id!r} for raw table {table!r} has no rows; nothing to land")
-    return write_by_ingest_date(Path(landing_dir) / table, conformed, f"part-batch-{batch_id}.parquet")
+        raise SchemaError(
+            f"The batch {batch_id!r} for raw table {table!r} has no rows; nothing to land"
+        )
+    return write_by_ingest_date(
+        Path(landing_dir) / table, conformed, f"part-batch-{batch_id}.parquet"
+    )
 
 
 def write_by_ingest_date(table_dir: Path, rows: pa.Table, file_name: str) -> tuple[Path, ...]:
@@ -121,7 +129,10 @@ def write_by_ingest_date(table_dir: Path, rows: pa.Table, file_name: str) -> tup
     pending: list[tuple[Path, Path]] = []
     try:
         for day in np.unique(days):
-            folder = table_dir / f"{INGEST_DATE_PARTITION}={(_EPOCH + timedelta(days=int(day))).isoformat()}"
+            folder = (
+                table_dir
+                / f"{INGEST_DATE_PARTITION}={(_EPOCH + timedelta(days=int(day))).isoformat()}"
+            )
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / file_name
             temporary = folder / f".{file_name}.{uuid.uuid4().hex}.tmp"
@@ -169,10 +180,16 @@ def _raw_schema(table: str) -> pa.Schema:
 
 
 def _cast_column(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
-    if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type) and column.type.tz is None:
+    if (
+        pa.types.is_timestamp(target)
+        and pa.types.is_timestamp(column.type)
+        and column.type.tz is None
+    ):
         # Naive timestamps are UTC by the platform's convention; attach the zone, keep the instant.
         column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
     if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
         # Arrow refuses to truncate nanoseconds safely; raw timestamps are microseconds by contract.
-        return pc.cast(column, target, safe=False) if column.type.unit == "ns" else column.cast(target)
+        return (
+            pc.cast(column, target, safe=False) if column.type.unit == "ns" else column.cast(target)
+        )
     return column.cast(target)

@@ -123,7 +123,9 @@ def test_late_rows_are_about_the_fraction_and_two_to_48_hours_late(tmp_path: Pat
 
 
 def test_no_late_rows_when_the_fraction_is_zero(tmp_path: Path) -> None:
-    summary = generate_sample_data(tmp_path / "landing", end=END, days=3, n_users=50, late_fraction=0)
+    summary = generate_sample_data(
+        tmp_path / "landing", end=END, days=3, n_users=50, late_fraction=0
+    )
     assert summary.late_rows == 0
     orders = read_table(tmp_path / "landing", "orders")
     assert (orders["ingested_at"] - orders["ordered_at"]).max() < pd.Timedelta(hours=2)
@@ -148,7 +150,9 @@ def test_values_are_in_their_domains(default_sample: tuple[Path, SampleSummary, 
     users = read_table(landing, "users")
     assert set(users["country"]) <= set(COUNTRIES) and set(users["plan"]) == set(PLANS)
     assert (users["updated_at"] >= users["signup_at"]).all()
-    versions = users.drop_duplicates(["user_id", "updated_at"]).sort_values(["user_id", "updated_at"])
+    versions = users.drop_duplicates(["user_id", "updated_at"]).sort_values(
+        ["user_id", "updated_at"]
+    )
     changed = versions[versions.duplicated("user_id", keep=False)].groupby("user_id")
     assert changed.ngroups > 50
     assert (changed["plan"].nunique() > 1).all()

@@ -78,7 +78,10 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
         (lambda f: f.assign(coupon="X"), "'coupon' is not part of raw table 'orders'"),
         (lambda f: f.assign(items="many"), "'items'.*cannot be read as int64"),
         (lambda f: f.assign(amount=None), "'amount'.*null"),
-        (lambda f: f.assign(ingested_at=f["ordered_at"] - timedelta(seconds=1)), "ingested_at before ordered_at"),
+        (
+            lambda f: f.assign(ingested_at=f["ordered_at"] - timedelta(seconds=1)),
+            "ingested_at before ordered_at",
+        ),
         (lambda f: f.iloc[:0], "no rows"),
     ],
 )
