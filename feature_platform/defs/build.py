@@ -1,16 +1,18 @@
 """Building the one ``Definitions`` of the platform from the feature view specs."""
 
-from __future__ import annotations
-
 from datetime import date
 
 import dagster as dg
 
+from feature_platform.defs.checks import build_consistency_check
 from feature_platform.defs.dbt_assets import build_dbt_assets, dbt_resource
 from feature_platform.defs.feature_view_assets import build_feature_view_assets
 from feature_platform.defs.io_managers import OfflineStoreIOManager, RedisOnlineStoreIOManager
 from feature_platform.defs.jobs import build_dbt_job, build_materialize_jobs
+from feature_platform.defs.ops import hourly_incremental_job, online_cleanup_job
 from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.defs.schedules import VALIDATION_JOB, build_schedules
+from feature_platform.defs.sensors import build_late_data_sensor
 
 
 def build_definitions(
@@ -19,11 +21,12 @@ def build_definitions(
     partitions_start: date | None = None,
     include_dbt: bool = True,
 ) -> dg.Definitions:
-    """Assets, jobs and resources for every feature view of the platform's registry.
+    """Assets, checks, jobs, schedules, sensors and resources for every feature view of
+    the platform's registry.
 
     ``platform`` defaults to a resource that reads its settings from the environment when
-    a run starts. ``partitions_start`` defaults to the settings'. ``include_dbt=False`` leaves the dbt models out (a deployment whose
-    source tables are built elsewhere).
+    a run starts. ``partitions_start`` defaults to the settings'. ``include_dbt=False``
+    leaves the dbt models out (a deployment whose source tables are built elsewhere).
     """
     platform = platform or FeaturePlatformResource()
     views = platform.feature_registry.views
@@ -31,7 +34,14 @@ def build_definitions(
     assets: list[dg.AssetsDefinition] = []
     for view in views:
         assets += build_feature_view_assets(view, partitions_start)
-    jobs = build_materialize_jobs(views, partitions_start)
+    consistency_checks = [build_consistency_check(v) for v in views if v.online]
+    materialize_jobs = build_materialize_jobs(views, partitions_start)
+    validation_job = dg.define_asset_job(
+        VALIDATION_JOB,
+        selection=dg.AssetSelection.checks(*consistency_checks),
+        description="Weekly: every view's online values against the offline point-in-time answer.",
+    )
+    jobs: list[object] = [*materialize_jobs, validation_job, hourly_incremental_job, online_cleanup_job]
     resources: dict[str, object] = {
         "feature_platform": platform,
         "offline_io_manager": OfflineStoreIOManager(platform=platform),
@@ -41,4 +51,11 @@ def build_definitions(
         assets.append(build_dbt_assets())
         jobs.append(build_dbt_job())
         resources["dbt"] = dbt_resource()
-    return dg.Definitions(assets=assets, jobs=jobs, resources=resources)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=consistency_checks,
+        jobs=jobs,  # type: ignore[arg-type]
+        schedules=build_schedules(materialize_jobs, include_dbt=include_dbt),
+        sensors=[build_late_data_sensor(views, materialize_jobs)],
+        resources=resources,
+    )

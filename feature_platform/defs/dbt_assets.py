@@ -35,7 +35,9 @@ def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if not project.manifest_path.exists():
         env = {**os.environ, **dbt_env(load_settings())}
-        done = subprocess.run(dbt_parse_command(DBT_PROJECT_DIR), env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            dbt_parse_command(DBT_PROJECT_DIR), check=False, env=env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise ConfigError(
                 f"`dbt parse` failed for {DBT_PROJECT_DIR}; fix the dbt project:\n{done.stdout}{done.stderr}"

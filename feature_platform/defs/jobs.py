@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from feature_platform.defs.feature_view_assets import offline_key, online_key
 from feature_platform.defs.partitions import partitions_def_for
 from feature_platform.specs import FeatureView, Partitioning
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
 
 DBT_BUILD_JOB = "dbt_build_job"
 
@@ -29,7 +36,7 @@ def views_by_partitioning(views: Sequence[FeatureView]) -> dict[Partitioning, li
 
 def build_materialize_jobs(
     views: Sequence[FeatureView], partitions_start: date
-) -> list[dg.UnresolvedAssetJobDefinition]:
+) -> list[UnresolvedAssetJobDefinition]:
     """A partitioned job per partitioning (daily, hourly) over the offline and online assets."""
     jobs = []
     for partitioning, group in views_by_partitioning(views).items():
@@ -45,7 +52,7 @@ def build_materialize_jobs(
     return jobs
 
 
-def build_dbt_job() -> dg.UnresolvedAssetJobDefinition:
+def build_dbt_job() -> UnresolvedAssetJobDefinition:
     """`dbt build` of every model: the cleaned source tables of the feature views."""
     return dg.define_asset_job(
         DBT_BUILD_JOB,

@@ -1,4 +1,5 @@
-"""Turning source tables into feature rows for the offline and online stores."""
+"""Turning source tables into feature rows for the offline and online stores: full and
+incremental publishing, late-data detection, and online/offline validation."""
 
 from feature_platform.materialization.source_reader import (
     connect_warehouse,

@@ -1,0 +1,47 @@
+"""Asset checks built from the specs: the weekly online/offline agreement check."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from feature_platform.defs.feature_view_assets import online_key
+from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.materialization.consistency import (
+    DEFAULT_MAX_MISMATCH_RATE,
+    compare_online_offline,
+)
+from feature_platform.specs import FeatureView
+
+CONSISTENCY_CHECK = "online_matches_offline"
+
+
+class ConsistencyCheckConfig(dg.Config):
+    """How much of the view to compare and how much disagreement fails the check."""
+
+    sample_size: int | None = None
+    max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE
+
+
+def build_consistency_check(view: FeatureView) -> dg.AssetChecksDefinition:
+    """Online values of ``view`` vs the offline point-in-time join at now, per entity."""
+
+    @dg.asset_check(
+        asset=online_key(view),
+        name=CONSISTENCY_CHECK,
+        description=(
+            "Compares every entity's online value (or a sample) with the offline point-in-time "
+            "join at now; fails when mismatch, missing or extra rates exceed the threshold."
+        ),
+    )
+    def _check(feature_platform: FeaturePlatformResource, config: ConsistencyCheckConfig) -> dg.AssetCheckResult:
+        report = compare_online_offline(
+            view,
+            feature_platform.offline_store(),
+            feature_platform.online_store(),
+            now=datetime.now(UTC),
+            sample_size=config.sample_size,
+        )
+        metadata = {**report.to_metadata(), "max_mismatch_rate": config.max_mismatch_rate}
+        return dg.AssetCheckResult(passed=report.passes(config.max_mismatch_rate), metadata=metadata)
+
+    return _check

@@ -1,0 +1,105 @@
+"""Op jobs that are not asset materializations: incremental publish and online cleanup."""
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from feature_platform.defs.feature_view_assets import online_key
+from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.materialization import connect_warehouse
+from feature_platform.materialization.checkpoints import CheckpointStore
+from feature_platform.materialization.consistency import existing_keys
+from feature_platform.materialization.incremental import (
+    DEFAULT_REPROCESSING_WINDOW,
+    publish_incremental,
+)
+from feature_platform.specs import FeatureView
+
+INCREMENTAL_JOB = "hourly_incremental_job"
+CLEANUP_JOB = "online_cleanup_job"
+
+
+class IncrementalConfig(dg.Config):
+    """Which views to publish (default: every online view) and how far to re-read."""
+
+    views: list[str] | None = None
+    reprocessing_window_minutes: int = int(DEFAULT_REPROCESSING_WINDOW.total_seconds() // 60)
+
+
+def _selected(platform: FeaturePlatformResource, names: Sequence[str] | None) -> list[FeatureView]:
+    registry = platform.feature_registry
+    views = [registry.view(n) for n in names] if names else registry.views
+    return [v for v in views if v.online]
+
+
+@dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0))
+def publish_incremental_op(
+    context: dg.OpExecutionContext, feature_platform: FeaturePlatformResource, config: IncrementalConfig
+) -> Iterator[dg.AssetObservation]:
+    """Publish rows created since each view's checkpoint to the online store."""
+    checkpoints = CheckpointStore(feature_platform.settings.data_dir / "checkpoints")
+    window = timedelta(minutes=config.reprocessing_window_minutes)
+    con = connect_warehouse(feature_platform.settings.warehouse_path)
+    try:
+        for view in _selected(feature_platform, config.views):
+            result = publish_incremental(
+                con, view, feature_platform.online_store(), checkpoints,
+                now=datetime.now(UTC), reprocessing_window=window,
+            )
+            context.log.info(
+                f"{view.name}: read {result.rows_read} rows created after {result.read_after}; "
+                f"wrote {result.write.written}, kept newer {result.write.skipped_not_newer}; "
+                f"checkpoint {result.checkpoint_before} -> {result.checkpoint_after}"
+            )
+            yield dg.AssetObservation(
+                asset_key=online_key(view),
+                metadata={
+                    "mode": "incremental",
+                    "rows_read": result.rows_read,
+                    "written": result.write.written,
+                    "skipped_not_newer": result.write.skipped_not_newer,
+                    "checkpoint": str(result.checkpoint_after),
+                },
+            )
+    finally:
+        con.close()
+
+
+class CleanupConfig(dg.Config):
+    """Which views to clean (default: every online view)."""
+
+    views: list[str] | None = None
+    remove_unknown_entities: bool = True
+
+
+@dg.op
+def cleanup_online_op(
+    context: dg.OpExecutionContext, feature_platform: FeaturePlatformResource, config: CleanupConfig
+) -> Iterator[dg.AssetObservation]:
+    """Remove expired values and entities the offline store no longer knows."""
+    offline = feature_platform.offline_store()
+    for view in _selected(feature_platform, config.views):
+        keys = existing_keys(view, offline) if config.remove_unknown_entities else None
+        result = feature_platform.online_store().cleanup(view, existing_keys=keys)
+        context.log.info(f"{view.name}: {result}")
+        yield dg.AssetObservation(
+            asset_key=online_key(view),
+            metadata={
+                "mode": "cleanup",
+                "scanned": result.scanned,
+                "removed_expired": result.removed_expired,
+                "removed_gone": result.removed_gone,
+                "examples": [dict(e) for e in result.examples],
+            },
+        )
+
+
+@dg.job(name=INCREMENTAL_JOB, description="Publish rows that arrived since the last checkpoint to Redis.")
+def hourly_incremental_job() -> None:
+    publish_incremental_op()
+
+
+@dg.job(name=CLEANUP_JOB, description="Active cleanup of the online store: expired and gone entities.")
+def online_cleanup_job() -> None:
+    cleanup_online_op()
