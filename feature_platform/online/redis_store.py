@@ -11,8 +11,9 @@ Key layout (see :mod:`feature_platform.online.keys`): one hash per entity,
 Writes go through the ``WRITE_IF_NEWER`` Lua script (:mod:`feature_platform.online.scripts`):
 atomic compare-and-set on ``(e, c)``, ``PEXPIREAT`` at ``event_timestamp + ttl``, many keys
 per ``EVALSHA``, several ``EVALSHA`` per pipelined round trip (``batch_size`` rows), with an
-optional rows/s limit so a backfill leaves room for reads. A read sends one ``HMGET e c v``
-per (view, entity) in ONE pipelined round trip and decides EXPIRED from ``e`` at read time,
+optional rows/s limit so a backfill leaves room for reads. Keys expire (Redis) at
+``event_timestamp + ttl + expiry_grace`` (60 s by default, for clock skew). A read
+sends one ``HMGET e c v`` per (view, entity) in ONE pipelined round trip and decides EXPIRED from ``e`` at read time,
 so the ttl boundary is exact whatever Redis's lazy expiry does.
 
 Recommended ``maxmemory-policy``: ``volatile-ttl`` when every view has a ttl (under memory
@@ -109,6 +110,8 @@ class RedisOnlineStore(OnlineStore):
     or Redis (:class:`TenantRouting`). ``batch_size``: rows per pipelined write round trip;
     ``script_keys``: keys per ``EVALSHA`` (bounds how long one script blocks Redis);
     ``write_rate_limit``: max rows/s written (None: unlimited). ``cache``: optional L1.
+    ``expiry_grace``: how long after ``event_timestamp + ttl`` Redis drops a key (reads
+    report EXPIRED from the exact bound on; the grace only absorbs clock skew).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class RedisOnlineStore(OnlineStore):
         cache: L1Cache | None = None,
         tenants: TenantRouting | None = None,
         script_keys: int = 100,
+        expiry_grace: timedelta = timedelta(seconds=60),
         max_connections: int = 64,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
@@ -140,6 +144,7 @@ class RedisOnlineStore(OnlineStore):
         self.script_keys = script_keys
         self.write_rate_limit = write_rate_limit
         self.cache = cache
+        self._grace_micros = expiry_grace // timedelta(microseconds=1)
         self.routing = tenants or TenantRouting()
         self._settings = {
             "batch_size": batch_size,
@@ -147,6 +152,7 @@ class RedisOnlineStore(OnlineStore):
             "cache": cache,
             "tenants": self.routing,
             "script_keys": script_keys,
+            "expiry_grace": expiry_grace,
         }
         self._pools = _pools or _Pools(
             {
@@ -327,10 +333,11 @@ class RedisOnlineStore(OnlineStore):
             if skipped_expired:
                 latest = latest.filter(pa.array(alive))
                 events = events[alive]
-            # PEXPIREAT has ms resolution: round up so the key outlives the exact bound,
-            # which reads enforce from the stored event time. An explicit `now` is the
-            # caller's clock: the key lives as long after it as after Redis's own clock.
-            shift = clock_micros - now_micros
+            # Reads enforce the exact bound from the stored event time; the key lives a
+            # little longer (expiry_grace, rounded up to Redis's ms) so that clock skew
+            # between this host and Redis never turns a servable value into NOT_FOUND.
+            # An explicit `now` is the caller's clock: expiry is shifted to Redis's clock.
+            shift = clock_micros - now_micros + self._grace_micros
             expire_at: list[object] = (-(-(events + ttl_micros + shift) // 1000)).tolist()
         else:
             skipped_expired = 0
