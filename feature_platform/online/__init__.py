@@ -13,7 +13,12 @@ from feature_platform.online.response import EntityResult, FeatureValue, OnlineR
 from feature_platform.online.results import CleanupResult, WriteResult
 from feature_platform.online.status import FeatureStatus
 from feature_platform.online.store import EntityRecord, OnlineStore
-from feature_platform.online.tenancy import TenantIsolation, TenantRouting, TenantTarget
+from feature_platform.online.tenancy import (
+    TenantIsolation,
+    TenantRouting,
+    TenantTarget,
+    tenant_acl_rules,
+)
 
 __all__ = [
     "CacheStats",
@@ -34,4 +39,5 @@ __all__ = [
     "TenantTarget",
     "WriteResult",
     "redact_url",
+    "tenant_acl_rules",
 ]

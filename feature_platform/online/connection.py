@@ -114,7 +114,12 @@ def translated_errors(endpoint: RedisEndpoint, doing: str) -> Iterator[None]:
             f"Redis at {endpoint.where} is unavailable while {doing}: "
             f"{type(exc).__name__}: {endpoint.scrub(str(exc))}"
         ) from None
-    except redis.exceptions.NoPermissionError as exc:
+    except redis.ResponseError as exc:
+        if not _is_acl_denial(exc):
+            raise OnlineStoreError(
+                f"Redis at {endpoint.where} failed while {doing}: "
+                f"{type(exc).__name__}: {endpoint.scrub(str(exc))}"
+            ) from None
         user = endpoint.username or "default"
         raise OnlineStorePermissionError(
             f"Redis at {endpoint.where} refused user {user!r} while {doing}: "
@@ -125,3 +130,13 @@ def translated_errors(endpoint: RedisEndpoint, doing: str) -> Iterator[None]:
             f"Redis at {endpoint.where} failed while {doing}: "
             f"{type(exc).__name__}: {endpoint.scrub(str(exc))}"
         ) from None
+
+
+def _is_acl_denial(exc: redis.ResponseError) -> bool:
+    """Whether Redis refused for ACL reasons (plain NOPERM, or from inside a script)."""
+    text = str(exc)
+    return (
+        isinstance(exc, redis.exceptions.NoPermissionError)
+        or "can't access at least one of the keys" in text
+        or "no permissions" in text.lower()
+    )

@@ -7,7 +7,12 @@ Three isolation levels (the seed's options 1-3), chosen per tenant:
   ``FLUSHDB``/``DBSIZE``), keys still under ``fs:{tenant}:``.
 * ``URL``: a Redis of its own (own credentials, memory and CPU), keys under ``fs:{tenant}:``.
 
-Keys always carry the tenant, so one ACL rule shape (``~fs:{tenant}:*``) fits every level.
+Keys always carry the tenant, so one ACL rule shape (``~fs:{tenant}:*``) fits every level:
+:func:`tenant_acl_rules` gives the ``ACL SETUSER`` rules of a tenant's Redis user. Such a
+user can read and write only its own prefix (inside Lua scripts too, Redis 7 checks every
+key a script touches); ``SCAN`` still lists key *names* of other tenants (ACLs cannot filter
+it), never their values: give a tenant that must not even see names a database or a Redis
+of its own.
 Config form (e.g. from YAML)::
 
     {"acme": "prefix", "globex": {"database": 3}, "initech": {"url": "rediss://..."}}
@@ -21,6 +26,7 @@ from enum import Enum
 
 from feature_platform.errors import ConfigError
 from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.online.keys import tenant_pattern
 from feature_platform.specs._validation import check_identifier
 
 
@@ -104,3 +110,16 @@ class TenantRouting:
     def tenants(self) -> dict[str, TenantTarget]:
         """The configured tenants."""
         return dict(self._tenants)
+
+
+def tenant_acl_rules(tenant: str, password: str) -> list[str]:
+    """The ``ACL SETUSER <tenant>`` rules that confine a tenant's user to its key prefix.
+
+    Allows reads, writes, the store's Lua scripts and connection commands on keys
+    ``fs:{tenant}:*``; no dangerous commands (FLUSHALL, KEYS, CONFIG, DEBUG...), no pub/sub.
+    """
+    check_identifier(tenant, "Tenant")
+    return [
+        "reset", "on", f">{password}", f"~{tenant_pattern(tenant)}", "resetchannels",
+        "-@all", "+@read", "+@write", "+@scripting", "+@connection", "-@dangerous",
+    ]
