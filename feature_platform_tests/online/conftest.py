@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from feature_platform.online import OnlineStore, RedisOnlineStore
-from feature_platform.specs import Entity, Feature, FeatureView, FreshnessTier, TableSource, ValueType
+from feature_platform.specs import (
+    Entity,
+    Feature,
+    FeatureView,
+    FreshnessTier,
+    TableSource,
+    ValueType,
+)
 
 user = Entity("user", {"user_id": ValueType.INT64})
 pair = Entity("pair", {"shop": ValueType.STRING, "item_id": ValueType.INT64})

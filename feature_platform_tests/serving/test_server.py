@@ -1,0 +1,191 @@
+"""The HTTP feature server against real Redis: answers, 4xx errors, outages, metrics, limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from feature_platform.feature_repo import default_registry
+from feature_platform.feature_repo.views import user_profile, user_purchase_activity
+from feature_platform.online import L1Cache, RedisOnlineStore, TenantRouting
+from feature_platform.serving.rate_limit import TenantRateLimiter
+from feature_platform.serving.server import create_app
+from feature_platform_tests.online.conftest import now_utc
+from feature_platform_tests.redis_server import RedisServer, free_port
+from feature_platform_tests.serving.conftest import RunningServer
+
+Start = Callable[[Any], RunningServer]
+
+
+def publish(store: RedisOnlineStore, country: str = "US") -> Any:
+    now = now_utc()
+    store.write(user_profile, pd.DataFrame({
+        "user_id": [1, 2], "event_timestamp": [now - timedelta(days=1)] * 2, "created_timestamp": [now] * 2,
+        "country": [country, "FR"], "plan": ["pro", "free"], "is_paying": [True, False],
+    }))
+    store.write(user_purchase_activity, pd.DataFrame({
+        "user_id": [1], "event_timestamp": [now - timedelta(hours=2)], "created_timestamp": [now],
+        "purchases_7d": [3], "spend_7d": [30.5], "purchases_30d": [4], "spend_30d": [40.0],
+        "avg_order_value_30d": [10.0],
+    }))
+    return now
+
+
+def columns(body: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    names = body["metadata"]["feature_names"]
+    return dict(zip(names, body["results"], strict=True))
+
+
+def test_get_online_features_by_features_and_by_service(redis_url: str, start_server: Start) -> None:
+    store = RedisOnlineStore(redis_url, cache=L1Cache())
+    now = publish(store)
+    server = start_server(create_app(default_registry(), store))
+    body = httpx.post(f"{server.url}/get-online-features", json={
+        "entities": {"user_id": [1, 2, 3]},
+        "features": ["user_profile:country", "user_purchase_activity:spend_7d"],
+    }).json()
+    result = columns(body)
+    assert list(result) == ["user_id", "country", "spend_7d"]
+    assert result["user_id"]["values"] == [1, 2, 3]
+    assert result["country"]["values"] == ["US", "FR", None]
+    assert result["country"]["statuses"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    assert result["spend_7d"]["values"] == [30.5, None, None]
+    assert result["spend_7d"]["event_timestamps"][0] == (now - timedelta(hours=2)).isoformat()
+    service = httpx.post(f"{server.url}/get-online-features", json={
+        "entities": [{"user_id": 1}], "feature_service": "churn_model_v1", "full_feature_names": True,
+    })
+    assert service.status_code == 200
+    result = columns(service.json())
+    assert result["user_profile__plan"]["values"] == ["pro"]
+    assert result["user_purchase_activity__purchases_30d"]["values"] == [4]
+    assert result["user_session_activity__page_views_1h"]["statuses"] == ["NOT_FOUND"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "needle"),
+    [
+        ({"entities": {"user_id": [1]}, "features": ["user_profile:nope"]}, 404, "user_profile:nope"),
+        ({"entities": {"user_id": [1]}, "features": ["nope:country"]}, 404, "'nope'"),
+        ({"entities": {"user_id": [1]}, "feature_service": "nope"}, 404, "'nope'"),
+        ({"entities": {"customer": [1]}, "features": ["user_profile:country"]}, 422, "'user_id'"),
+        ({"entities": {"user_id": ["abc"]}, "features": ["user_profile:country"]}, 422, "'user_id'"),
+        ({"entities": {"user_id": [1]}}, 400, "features"),
+        ({"features": ["user_profile:country"]}, 400, "entities"),
+        ({"entities": {"user_id": [1], "x": [1, 2]}, "features": ["user_profile:country"]}, 400, "lengths"),
+        ({"entities": {"user_id": [1]}, "features": "user_profile:country"}, 400, "list"),
+        ({"entities": {"user_id": [1]}, "features": ["user_profile:country"], "extra": 1}, 400, "extra"),
+        ({"entities": {"user_id": [1]}, "features": ["country"]}, 400, "view:feature"),
+    ],
+)
+def test_bad_requests_get_4xx_naming_the_problem(
+    redis_url: str, start_server: Start, payload: dict[str, Any], status: int, needle: str
+) -> None:
+    server = start_server(create_app(default_registry(), RedisOnlineStore(redis_url)))
+    response = httpx.post(f"{server.url}/get-online-features", json=payload)
+    assert response.status_code == status, response.text
+    assert needle in response.json()["detail"]
+
+
+def test_malformed_json_and_too_many_entities(redis_url: str, start_server: Start) -> None:
+    server = start_server(create_app(default_registry(), RedisOnlineStore(redis_url), max_entities=2))
+    response = httpx.post(f"{server.url}/get-online-features", content=b"{not json")
+    assert response.status_code == 400 and "JSON" in response.json()["detail"]
+    response = httpx.post(f"{server.url}/get-online-features", json={
+        "entities": {"user_id": [1, 2, 3]}, "features": ["user_profile:country"]})
+    assert response.status_code == 400 and "limit is 2" in response.json()["detail"]
+
+
+def test_redis_down_gives_503_and_the_server_stays_up(private_redis: RedisServer, start_server: Start) -> None:
+    store = RedisOnlineStore(private_redis.url, socket_timeout=1.0, socket_connect_timeout=0.5)
+    publish(store)
+    server = start_server(create_app(default_registry(), store))
+    request = {"entities": {"user_id": [1]}, "features": ["user_profile:country"]}
+    assert httpx.post(f"{server.url}/get-online-features", json=request).status_code == 200
+    private_redis.stop()
+    down = httpx.post(f"{server.url}/get-online-features", json=request)
+    assert down.status_code == 503
+    assert f"127.0.0.1:{private_redis.port}" in down.json()["detail"]
+    assert httpx.get(f"{server.url}/health").status_code == 503
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'feature_server_redis_errors_total{kind="unavailable"} 2.0' in metrics
+    private_redis.start()
+    publish(store, country="BR")
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+    again = httpx.post(f"{server.url}/get-online-features", json=request)
+    assert columns(again.json())["country"]["values"] == ["BR"]
+
+
+def test_metrics_expose_latency_and_cache_hit_ratio(redis_url: str, start_server: Start) -> None:
+    cache = L1Cache()
+    store = RedisOnlineStore(redis_url, cache=cache)
+    publish(store)
+    server = start_server(create_app(default_registry(), store))
+    request = {"entities": {"user_id": [1]}, "features": ["user_profile:country"]}
+    for _ in range(4):
+        assert httpx.post(f"{server.url}/get-online-features", json=request).status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'feature_server_request_duration_seconds_count{endpoint="get-online-features",status="200"} 4.0' in metrics
+    assert "feature_server_cache_hit_ratio 0.75" in metrics
+    assert "feature_server_cache_hits_total 3.0" in metrics
+    hot = httpx.get(f"{server.url}/hot-keys").json()["hot_keys"]
+    assert hot == [{"tenant": "default", "view": "user_profile", "entity": [1], "count": 4}]
+
+
+def test_tenants_are_isolated_and_rate_limited_separately(redis_url: str, start_server: Start) -> None:
+    routing = TenantRouting.from_config({"acme": "prefix", "globex": {"database": 2}})
+    store = RedisOnlineStore(redis_url, "acme", tenants=routing)
+    publish(store, country="AC")
+    publish(store.for_tenant("globex"), country="GL")
+    limiter = TenantRateLimiter(per_tenant={"acme": 2})
+    server = start_server(create_app(default_registry(), store, rate_limiter=limiter))
+    request = {"entities": {"user_id": [1]}, "features": ["user_profile:country"]}
+
+    def country(tenant: str) -> httpx.Response:
+        return httpx.post(f"{server.url}/get-online-features", json=request, headers={"X-Tenant": tenant})
+
+    first = [country("acme") for _ in range(3)]
+    assert [r.status_code for r in first] == [200, 200, 429]
+    assert "'acme'" in first[2].json()["detail"]
+    assert columns(first[0].json())["country"]["values"] == ["AC"]
+    assert [columns(country("globex").json())["country"]["values"] for _ in range(3)] == [["GL"]] * 3
+    assert country("mallory").status_code == 403
+    assert 'feature_server_rate_limited_total{tenant="acme"} 1.0' in httpx.get(f"{server.url}/metrics").text
+
+
+def test_run_server_serves_the_repo_features(redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    code = (
+        "from feature_platform.settings import Settings\n"
+        "from feature_platform.serving.server import run_server\n"
+        f"run_server(Settings(data_dir={str(tmp_path)!r}, redis_url={redis_url!r}), port={port})\n"
+    )
+    publish(RedisOnlineStore(redis_url))
+    process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok"}
+        answer = httpx.post(f"http://127.0.0.1:{port}/get-online-features",
+                            json={"entities": {"user_id": [2]}, "features": ["user_profile:country"]})
+        assert columns(answer.json())["country"]["values"] == ["FR"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
