@@ -44,7 +44,7 @@ def build_materialize_jobs(
         jobs.append(
             dg.define_asset_job(
                 materialize_job_name(partitioning),
-                selection=dg.AssetSelection.assets(*keys),
+                selection=dg.AssetSelection.assets(*keys).without_checks(),
                 partitions_def=partitions_def_for(partitioning, partitions_start),
                 description=f"Materialize the {partitioning.value} feature views offline and online.",
             )

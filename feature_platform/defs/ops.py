@@ -33,7 +33,7 @@ def _selected(platform: FeaturePlatformResource, names: Sequence[str] | None) ->
     return [v for v in views if v.online]
 
 
-@dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0))
+@dg.op(out={}, retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0))
 def publish_incremental_op(
     context: dg.OpExecutionContext, feature_platform: FeaturePlatformResource, config: IncrementalConfig
 ) -> Iterator[dg.AssetObservation]:
@@ -73,7 +73,7 @@ class CleanupConfig(dg.Config):
     remove_unknown_entities: bool = True
 
 
-@dg.op
+@dg.op(out={})
 def cleanup_online_op(
     context: dg.OpExecutionContext, feature_platform: FeaturePlatformResource, config: CleanupConfig
 ) -> Iterator[dg.AssetObservation]:

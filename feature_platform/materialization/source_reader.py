@@ -62,7 +62,7 @@ def read_source_window(
         f'WHERE "{view.source.event_timestamp_column}" >= ? '
         f'AND "{view.source.event_timestamp_column}" < ?'
     )
-    return _as_view_schema(con.execute(query, [start, end]).to_arrow_table(), view)
+    return _as_view_schema(con.sql(query, params=[start, end]).to_arrow_table(), view)
 
 
 def read_source_created_since(
@@ -82,4 +82,4 @@ def read_source_created_since(
     if until is not None:
         query += f' AND "{created}" <= ?'
         params.append(until)
-    return _as_view_schema(con.execute(query, params).to_arrow_table(), view)
+    return _as_view_schema(con.sql(query, params=params).to_arrow_table(), view)
