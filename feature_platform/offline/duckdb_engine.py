@@ -39,6 +39,11 @@ _CREATED_OFFSET = (1 << 62) + 1
 _ORDER = "__fp_order"
 
 
+def _micros_sql(column: str, aware: bool) -> str:
+    """Epoch micros of a timestamp column of any unit (the cast makes nanoseconds micros)."""
+    return f"epoch_us({column}::{'TIMESTAMPTZ' if aware else 'TIMESTAMP'})"
+
+
 def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
     """SELECT of the table's keys, EVENT, CREATED and features, window-filtered, and the
     columns that give source order (for the dedup pass; none when deduplicated)."""
@@ -51,7 +56,7 @@ def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
         return f"SELECT {', '.join(columns)} FROM __fp_source_{index}", order
     event = quote(spec.event_timestamp_column)
     created = (
-        f"epoch_us({quote(spec.created_timestamp_column)})"
+        _micros_sql(quote(spec.created_timestamp_column), table.created_aware)
         if spec.created_timestamp_column is not None
         else "NULL::BIGINT"
     )
@@ -64,10 +69,18 @@ def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
     if lo is not None:
         conditions.append(f"{event} >= {timestamp_literal(lo, table.event_aware)}")
     conditions += [f"{k} IS NOT NULL" for k in keys]
-    columns = [*keys, f"epoch_us({event}) AS {EVENT}", f"{created} AS {CREATED}", *order, *features]
+    columns = [
+        *keys,
+        f"{_micros_sql(event, table.event_aware)} AS {EVENT}",
+        f"{created} AS {CREATED}",
+        *order,
+        *features,
+    ]
     return (
-        (f"SELECT {', '.join(columns)} FROM read_parquet([{files}]{flags}) "
-        f"WHERE {' AND '.join(conditions)}"),
+        (
+            f"SELECT {', '.join(columns)} FROM read_parquet([{files}]{flags}) "
+            f"WHERE {' AND '.join(conditions)}"
+        ),
         order,
     )
 
@@ -93,7 +106,9 @@ def _ordered_sql(index: int, table: PreparedTable) -> str:
 def join_query(tables: list[PreparedTable], inclusive: bool) -> str:
     """The SQL of the whole join over ``__fp_entity`` and the tables' sources."""
     entity_offset = f" + ({_SHIFT} - 1)" if inclusive else ""
-    ctes = [f"e AS (SELECT *, {TIME}::HUGEINT * {_SHIFT}{entity_offset} AS {_ORDER} FROM __fp_entity)"]
+    ctes = [
+        f"e AS (SELECT *, {TIME}::HUGEINT * {_SHIFT}{entity_offset} AS {_ORDER} FROM __fp_entity)"
+    ]
     selects = [f"e.{ROW}"]
     joins = []
     for index, table in enumerate(tables):
@@ -148,7 +163,7 @@ def duckdb_join_batches(
                 yield pa.RecordBatch.from_arrays(
                     [batch.column(n).cast(schema.field(n).type) for n in output], schema=schema
                 )
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise OfflineStoreError(f"Cannot read a feature table's Parquet files: {exc}") from None
     finally:
         con.close()

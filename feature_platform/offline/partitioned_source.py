@@ -56,7 +56,11 @@ class PartitionedParquetSource:
         return sorted(found)
 
     def files(
-        self, start: datetime | None = None, end: datetime | None = None, *, end_inclusive: bool = True
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        end_inclusive: bool = True,
     ) -> list[Path]:
         """Files of partitions that can hold an event time in ``[start, end]`` (or
         ``[start, end)`` with ``end_inclusive=False``); a None bound is unbounded."""

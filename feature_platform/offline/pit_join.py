@@ -126,14 +126,7 @@ def _choose_engine(
         return "spark"
     if spark is None:
         return "duckdb"
-    return "spark" if sum(_row_estimate(t) for t in tables) >= min_rows else "duckdb"
-
-
-def _row_estimate(table: PreparedTable) -> int:
-    """Rows the table contributes, from Parquet footers (no data read)."""
-    if table.rows is not None:
-        return table.rows.num_rows
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in table.files)
+    return "spark" if sum(t.estimated_rows() for t in tables) >= min_rows else "duckdb"
 
 
 def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
@@ -190,7 +183,9 @@ def _append(base: pa.Table, features: pa.Table) -> pa.Table:
 
 def _to_pandas(entity: PreparedEntity, features: pa.Table) -> pd.DataFrame:
     original = entity.original
-    frame = original.copy(deep=False) if isinstance(original, pd.DataFrame) else original.to_pandas()
+    frame = (
+        original.copy(deep=False) if isinstance(original, pd.DataFrame) else original.to_pandas()
+    )
     values = features.to_pandas(types_mapper=_PANDAS_TYPES.get)
     for name in features.column_names:
         frame[name] = values[name].set_axis(frame.index)
@@ -209,7 +204,9 @@ def _write_parquet(
     try:
         with pq.ParquetWriter(tmp, full) as writer:
             for batch in batches:
-                part = _append(base.slice(offset, batch.num_rows), pa.Table.from_batches([batch], schema))
+                part = _append(
+                    base.slice(offset, batch.num_rows), pa.Table.from_batches([batch], schema)
+                )
                 writer.write_table(part)
                 offset += batch.num_rows
             if offset == 0:
@@ -218,4 +215,3 @@ def _write_parquet(
     finally:
         tmp.unlink(missing_ok=True)
     return path
-

@@ -82,6 +82,12 @@ class PreparedTable:
     window: tuple[int | None, int]
     ttl_micros: int | None
 
+    def estimated_rows(self) -> int:
+        """Rows the table contributes: exact in memory, from Parquet footers for files."""
+        if self.rows is not None:
+            return self.rows.num_rows
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
     @property
     def deduplicated(self) -> bool:
         """Whether the source promises one row per (keys, event ts, created ts)."""
@@ -131,7 +137,9 @@ def _entity_table(entity_df: object, needed: list[str]) -> tuple[pd.DataFrame | 
             "entity_df must be a pandas DataFrame, a pyarrow Table or a Parquet path/glob, "
             f"got {type(entity_df).__name__}"
         )
-    present = list(original.columns) if isinstance(original, pd.DataFrame) else original.column_names
+    present = (
+        list(original.columns) if isinstance(original, pd.DataFrame) else original.column_names
+    )
     for column in needed:
         if column not in present:
             raise MissingColumnError(
@@ -140,7 +148,9 @@ def _entity_table(entity_df: object, needed: list[str]) -> tuple[pd.DataFrame | 
     return original, as_arrow(original, ENTITY_WHERE, needed)
 
 
-def _source_schema(table: FeatureTable, needed: list[str]) -> tuple[pa.Schema, pa.Table | None, list[str]]:
+def _source_schema(
+    table: FeatureTable, needed: list[str]
+) -> tuple[pa.Schema, pa.Table | None, list[str]]:
     """The source's schema and, for in-memory sources, its ``needed`` columns."""
     where = f"feature table {table.name!r}"
     source = table.source
@@ -218,13 +228,22 @@ def _normalize_keys(
         entity_type = join_rows.column(key).type
         feature_type = schema.field(key).type
         feature_family = _key_family(feature_type)
+        if pa.types.is_null(feature_type):
+            # An all-null (e.g. empty) column has no type of its own; it matches nothing.
+            feature_family = _key_family(entity_type) or "string"
         if feature_family is None:
             raise SchemaError(
                 f"Join key {key!r} of feature table {table.name!r} has type {feature_type}; join "
                 "keys must be integers, strings or booleans"
             )
         entity_family = _key_family(entity_type)
-        if entity_family is None and pa.types.is_floating(entity_type) and feature_family == "integer":
+        if pa.types.is_null(entity_type):
+            entity_family = feature_family
+        if (
+            entity_family is None
+            and pa.types.is_floating(entity_type)
+            and feature_family == "integer"
+        ):
             # pandas turns an integer column with missing values into float64.
             entity_family = "integer"
         if entity_family != feature_family:
@@ -247,7 +266,10 @@ def _normalize_keys(
 
 
 def _in_memory_rows(
-    table: FeatureTable, rows: pa.Table, key_types: dict[str, pa.DataType], window: tuple[int | None, int]
+    table: FeatureTable,
+    rows: pa.Table,
+    key_types: dict[str, pa.DataType],
+    window: tuple[int | None, int],
 ) -> pa.Table:
     where = f"feature table {table.name!r}"
     event = utc_micros_column(
@@ -278,7 +300,9 @@ def _in_memory_rows(
     return out.filter(pc.fill_null(keep, False))
 
 
-def output_names(tables: list[FeatureTable], full_feature_names: bool, entity_columns: list[str]) -> list[tuple[str, ...]]:
+def output_names(
+    tables: list[FeatureTable], full_feature_names: bool, entity_columns: list[str]
+) -> list[tuple[str, ...]]:
     """Each table's output column names; raises FeatureNameCollisionError on a clash."""
     owner: dict[str, str] = {}
     names = []
@@ -310,7 +334,9 @@ def prepare_tables(
 ) -> tuple[PreparedEntity, list[PreparedTable]]:
     """Check each feature table against the entity rows and prune it to the needed window."""
     original = entity.original
-    entity_columns = list(original.columns) if isinstance(original, pd.DataFrame) else original.column_names
+    entity_columns = (
+        list(original.columns) if isinstance(original, pd.DataFrame) else original.column_names
+    )
     names = output_names(tables, full_feature_names, [str(c) for c in entity_columns])
     prepared = []
     for table, outputs in zip(tables, names):

@@ -164,7 +164,9 @@ class OfflineStore:
             try:
                 result = con.sql(query).to_arrow_table()
             except duckdb.Error as exc:
-                raise OfflineStoreError(f"View {view.name!r}: cannot read partitions: {exc}") from None
+                raise OfflineStoreError(
+                    f"View {view.name!r}: cannot read partitions: {exc}"
+                ) from None
         return result.cast(target)
 
     @staticmethod
@@ -190,7 +192,8 @@ class OfflineStore:
             return
         ets = rows.column("event_timestamp")
         outside = pc.or_(
-            pc.less(ets, pa.scalar(start, ets.type)), pc.greater_equal(ets, pa.scalar(end, ets.type))
+            pc.less(ets, pa.scalar(start, ets.type)),
+            pc.greater_equal(ets, pa.scalar(end, ets.type)),
         )
         count = pc.sum(outside).as_py() or 0
         if count:
@@ -210,8 +213,12 @@ class OfflineStore:
         step_us = int(view.partitioning.step.total_seconds()) * 1_000_000
         start_us = epoch_micros(start)
         count = int((end - start) / view.partitioning.step)
-        numbered = rows.append_column(_ROW_ORDER, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
-        identity = ", ".join(quote(c) for c in [*view.join_keys, "event_timestamp", "created_timestamp"])
+        numbered = rows.append_column(
+            _ROW_ORDER, pa.array(np.arange(rows.num_rows, dtype=np.int64))
+        )
+        identity = ", ".join(
+            quote(c) for c in [*view.join_keys, "event_timestamp", "created_timestamp"]
+        )
         features = ", ".join(quote(n) for n in view.arrow_schema.names)
         query = f"""
             SELECT {features}, (epoch_us(event_timestamp) - {start_us}) // {step_us} AS {_PARTITION}
