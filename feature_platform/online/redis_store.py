@@ -30,9 +30,11 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+import hiredis
 import msgpack
 import numpy as np
 import pyarrow as pa
@@ -80,25 +82,38 @@ _DELETE_SHA = hashlib.sha1(DELETE_IF_EVENT.encode()).hexdigest()
 _SCRIPTS = {_WRITE_SHA: WRITE_IF_NEWER, _DELETE_SHA: DELETE_IF_EVENT}
 
 
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    """Commands already in the Redis protocol (hot path: skips redis-py's packing)."""
+
+    data: bytes
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
 class _Pools:
     """One connection pool per tenant, shared by the stores that :meth:`for_tenant` makes."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self._options = dict(options)
-        self._pools: dict[str, redis.BlockingConnectionPool] = {}
+        self._pools: dict[str, tuple[redis.BlockingConnectionPool, list[Any]]] = {}
+        self.stores: dict[str, RedisOnlineStore] = {}
         self._lock = threading.Lock()
 
-    def get(self, tenant: str, url: str) -> redis.BlockingConnectionPool:
+    def get(self, tenant: str, url: str) -> tuple[redis.BlockingConnectionPool, list[Any]]:
+        """The tenant's pool and the free list of connections the store took from it."""
         with self._lock:
-            pool = self._pools.get(tenant)
-            if pool is None:
-                pool = redis.BlockingConnectionPool.from_url(url, **self._options)
-                self._pools[tenant] = pool
-            return pool
+            entry = self._pools.get(tenant)
+            if entry is None:
+                entry = (redis.BlockingConnectionPool.from_url(url, **self._options), [])
+                self._pools[tenant] = entry
+            return entry
 
     def disconnect(self) -> None:
         with self._lock:
-            for pool in self._pools.values():
+            for pool, _ in self._pools.values():
                 pool.disconnect()
 
 
@@ -164,7 +179,8 @@ class RedisOnlineStore(OnlineStore):
         )
         tenant_url = self.routing.url_for(tenant, url)
         self.endpoint = RedisEndpoint.parse(tenant_url)
-        self._pool = self._pools.get(tenant, tenant_url)
+        self._pool, self._idle = self._pools.get(tenant, tenant_url)
+        self._pools.stores.setdefault(tenant, self)
         self._client = redis.Redis(connection_pool=self._pool)
         self._prefixes: dict[str, bytes] = {}
 
@@ -175,7 +191,11 @@ class RedisOnlineStore(OnlineStore):
         """The same store for ``tenant``: its own key prefix, routing target and pool."""
         if tenant == self.tenant:
             return self
-        return RedisOnlineStore(self.url, tenant, _pools=self._pools, **self._settings)  # type: ignore[arg-type]
+        store = self._pools.stores.get(tenant)
+        if store is None:
+            store = RedisOnlineStore(self.url, tenant, _pools=self._pools, **self._settings)  # type: ignore[arg-type]
+            self._pools.stores[tenant] = store
+        return store
 
     def prefix(self, view: FeatureView) -> bytes:
         """``fs:{tenant}:{view}:``, the key prefix of ``view``'s entities."""
@@ -186,7 +206,7 @@ class RedisOnlineStore(OnlineStore):
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _execute(self, commands: Sequence[Sequence[object]], doing: str) -> list[Any]:
+    def _execute(self, commands: Sequence[Sequence[object]] | _Packed, doing: str) -> list[Any]:
         """Send ``commands`` in one pipelined round trip; the raw replies, in order.
 
         A dropped connection is retried once on a fresh one (reads are idempotent and so is
@@ -203,19 +223,28 @@ class RedisOnlineStore(OnlineStore):
                     self._client.script_load(source)
                 return self._round_trip(commands)
 
-    def _round_trip(self, commands: Sequence[Sequence[object]]) -> list[Any]:
-        pool = self._pool
-        conn = pool.get_connection()
+    def _round_trip(self, commands: Sequence[Sequence[object]] | _Packed) -> list[Any]:
+        # Connections once taken from the tenant's pool stay on a free list of our own:
+        # redis-py's check-out/check-in per call costs more than a loopback round trip.
+        # list.pop/append are atomic, so threads share the list safely.
+        idle = self._idle
         try:
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            conn = idle.pop()
+        except IndexError:
+            conn = self._pool.get_connection()
+        try:
+            if isinstance(commands, _Packed):
+                conn.send_packed_command([commands.data], check_health=False)
+            else:
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             read = conn.read_response
             return [read() for _ in range(len(commands))]
         except BaseException:
-            # Replies may be left unread on the socket: never reuse this connection.
+            # Replies may be left unread on the socket: reconnect on the next use.
             conn.disconnect()
             raise
         finally:
-            pool.release(conn)
+            idle.append(conn)
 
     def ping(self) -> None:
         """Raise OnlineStoreUnavailableError if Redis does not answer."""
@@ -256,9 +285,12 @@ class RedisOnlineStore(OnlineStore):
                 pending.extend((index, position, key) for position, key in enumerate(keys))
             records.append(row_records)
         if pending:
-            replies = self._execute(
-                [("HMGET", key, *_READ_FIELDS) for _, _, key in pending], "reading features"
+            pack = hiredis.pack_command
+            packed = _Packed(
+                b"".join([pack((b"HMGET", key, b"e", b"c", b"v")) for _, _, key in pending]),
+                len(pending),
             )
+            replies = self._execute(packed, "reading features")
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))

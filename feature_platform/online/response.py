@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from feature_platform.errors import FeatureNameCollisionError
@@ -51,6 +52,44 @@ def datetime_to_micros(value: datetime) -> int:
         value = value.replace(tzinfo=UTC)
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_STATUS_TEXT = {status: status.value for status in FeatureStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class _ViewState:
+    """One requested view's answer per entity row; ``complete``: every stored value has
+    every requested feature (the usual case, decoded without per-feature checks)."""
+
+    statuses: list[FeatureStatus]
+    stamps: list[datetime | None]
+    stored: list[dict[str, Any] | None]
+    complete: bool
+
+
+@lru_cache(maxsize=1024)
+def _column_layout(
+    join_keys: tuple[str, ...],
+    requests: tuple[tuple[str, tuple[str, ...]], ...],
+    full_feature_names: bool,
+) -> list[tuple[str, int, str]]:
+    """Output columns (name, request index, feature); collisions raise. Cached: the same
+    request shapes come back on every call of a serving model."""
+    columns: list[tuple[str, int, str]] = []
+    seen: dict[str, str] = {k: "join key" for k in join_keys}
+    for index, (view, features) in enumerate(requests):
+        for feature in features:
+            name = f"{view}__{feature}" if full_feature_names else feature
+            for column in (name, f"{name}__status", f"{name}__event_timestamp"):
+                if column in seen:
+                    raise FeatureNameCollisionError(
+                        f"Output column {column!r} of {view}:{feature} collides "
+                        f"with {seen[column]}; request full_feature_names=True"
+                    )
+                seen[column] = f"{view}:{feature}"
+            columns.append((name, index, feature))
+    return columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,40 +150,41 @@ class OnlineResponse:
         self._records = records
         self._now_micros = now_micros
         self.full_feature_names = full_feature_names
-        self._columns: list[tuple[str, int, str]] = []
-        seen: dict[str, str] = {k: "join key" for k in self.join_keys}
-        for index, request in enumerate(self._requests):
-            for feature in request.features:
-                name = f"{request.view.name}__{feature}" if full_feature_names else feature
-                for column in (name, f"{name}__status", f"{name}__event_timestamp"):
-                    if column in seen:
-                        raise FeatureNameCollisionError(
-                            f"Output column {column!r} of {request.view.name}:{feature} collides "
-                            f"with {seen[column]}; request full_feature_names=True"
-                        )
-                    seen[column] = f"{request.view.name}:{feature}"
-                self._columns.append((name, index, feature))
+        self._columns = _column_layout(
+            tuple(self.join_keys),
+            tuple((r.view.name, r.features) for r in self._requests),
+            full_feature_names,
+        )
         self._states = [self._view_states(i) for i in range(len(self._requests))]
 
-    def _view_states(
-        self, index: int
-    ) -> list[tuple[FeatureStatus, datetime | None, dict[str, Any] | None]]:
+    def _view_states(self, index: int) -> _ViewState:
         """Per entity: the view's status, event time and values (None unless servable)."""
-        ttl = self._requests[index].view.ttl
+        request = self._requests[index]
+        ttl = request.view.ttl
         oldest = None if ttl is None else self._now_micros - ttl // timedelta(microseconds=1)
-        states: list[tuple[FeatureStatus, datetime | None, dict[str, Any] | None]] = []
-        append = states.append
+        wanted = frozenset(request.features)
+        statuses: list[FeatureStatus] = []
+        stamps: list[datetime | None] = []
+        stored: list[dict[str, Any] | None] = []
+        complete = True
         for record in self._records[index]:
             if record is None:
-                append((_NOT_FOUND, None, None))
+                statuses.append(_NOT_FOUND)
+                stamps.append(None)
+                stored.append(None)
                 continue
             event = record[0]
-            stamp = _EPOCH + timedelta(microseconds=event)
+            stamps.append(_EPOCH + timedelta(microseconds=event))
             if oldest is not None and event < oldest:
-                append((_EXPIRED, stamp, None))
+                statuses.append(_EXPIRED)
+                stored.append(None)
             else:
-                append((_PRESENT, stamp, record[2]))
-        return states
+                statuses.append(_PRESENT)
+                values = record[2]
+                stored.append(values)
+                if complete and not values.keys() >= wanted:
+                    complete = False
+        return _ViewState(statuses, stamps, stored, complete)
 
     @property
     def feature_names(self) -> list[str]:
@@ -171,16 +211,21 @@ class OnlineResponse:
         """Values, event timestamps and statuses of feature column ``name``, per entity row."""
         for column_name, index, feature in self._columns:
             if column_name == name:
-                return self._column(index, feature)
+                values, stamps, statuses = self._column(index, feature)
+                return values, list(stamps), list(statuses)
         raise KeyError(f"No feature column {name!r}; columns: {', '.join(self.feature_names)}")
 
     def _column(
         self, index: int, feature: str
     ) -> tuple[list[Any], list[datetime | None], list[FeatureStatus]]:
-        values: list[Any] = []
+        state = self._states[index]
+        if state.complete:
+            values = [None if d is None else d[feature] for d in state.stored]
+            return values, state.stamps, state.statuses
+        values = []
         stamps: list[datetime | None] = []
         statuses: list[FeatureStatus] = []
-        for status, stamp, stored in self._states[index]:
+        for status, stamp, stored in zip(state.statuses, state.stamps, state.stored, strict=True):
             if stored is None:
                 values.append(None)
                 stamps.append(stamp)
@@ -190,6 +235,7 @@ class OnlineResponse:
                 stamps.append(stamp)
                 statuses.append(_PRESENT)
             else:
+                # A value written before this feature existed: nothing stored for it.
                 values.append(None)
                 stamps.append(None)
                 statuses.append(_NOT_FOUND)
@@ -200,12 +246,20 @@ class OnlineResponse:
         out: dict[str, list[Any]] = {
             key: [row[i] for row in self._key_rows] for i, key in enumerate(self.join_keys)
         }
+        texts = [[_STATUS_TEXT[s] for s in state.statuses] for state in self._states]
         for name, index, feature in self._columns:
+            state = self._states[index]
+            if state.complete:
+                out[name] = [None if d is None else d[feature] for d in state.stored]
+                if include_metadata:
+                    out[name + "__status"] = texts[index][:]
+                    out[name + "__event_timestamp"] = state.stamps[:]
+                continue
             values, stamps, statuses = self._column(index, feature)
             out[name] = values
             if include_metadata:
-                out[f"{name}__status"] = [s.value for s in statuses]
-                out[f"{name}__event_timestamp"] = stamps
+                out[name + "__status"] = [_STATUS_TEXT[s] for s in statuses]
+                out[name + "__event_timestamp"] = list(stamps)
         return out
 
     def to_df(self, include_metadata: bool = True) -> pd.DataFrame:
