@@ -287,7 +287,7 @@ class RedisOnlineStore(OnlineStore):
         if pending:
             pack = hiredis.pack_command
             packed = _Packed(
-                b"".join([pack((b"HMGET", key, b"e", b"c", b"v")) for _, _, key in pending]),
+                b"".join([pack((b"HMGET", key, b"e", b"c", b"v")) for _, _, key in pending]),  # type: ignore[arg-type]  # hiredis stub types a 1-tuple
                 len(pending),
             )
             replies = self._execute(packed, "reading features")
