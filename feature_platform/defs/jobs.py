@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -35,16 +35,21 @@ def views_by_partitioning(views: Sequence[FeatureView]) -> dict[Partitioning, li
 
 
 def build_materialize_jobs(
-    views: Sequence[FeatureView], partitions_start: date
+    views: Sequence[FeatureView],
+    partitions_start: date,
+    blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
 ) -> list[UnresolvedAssetJobDefinition]:
-    """A partitioned job per partitioning (daily, hourly) over the offline and online assets."""
+    """A partitioned job per partitioning (daily, hourly) over the offline and online assets
+    and the blocking checks between them (``blocking_checks`` by view name); the slower
+    monitoring checks run in jobs of their own."""
     jobs = []
     for partitioning, group in views_by_partitioning(views).items():
         keys = [k for v in group for k in (offline_key(v), online_key(v))]
+        checks = [c for v in group for c in blocking_checks.get(v.name, ())]
         jobs.append(
             dg.define_asset_job(
                 materialize_job_name(partitioning),
-                selection=dg.AssetSelection.assets(*keys).without_checks(),
+                selection=dg.AssetSelection.assets(*keys).without_checks() | dg.AssetSelection.checks(*checks),
                 partitions_def=partitions_def_for(partitioning, partitions_start),
                 description=f"Materialize the {partitioning.value} feature views offline and online.",
             )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from feature_platform.defs.jobs import DBT_BUILD_JOB, materialize_job_name
+from feature_platform.defs.monitoring import MONITORING_JOB
 from feature_platform.defs.ops import CLEANUP_JOB, INCREMENTAL_JOB
 from feature_platform.specs import Partitioning
 
@@ -26,7 +27,7 @@ def build_schedules(
 ) -> list["dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition"]:
     """dbt hourly at :00; daily views' previous day at 02:00 UTC (full); hourly views' last
     hour at :10; incremental online publish at :15; cleanup daily at 05:00; validation
-    Mondays at 04:00."""
+    Mondays at 04:00; staleness metrics every 15 minutes."""
     schedules: list[dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition] = []
     for job in materialize_jobs:
         if job.name == materialize_job_name(Partitioning.DAILY):
@@ -47,5 +48,6 @@ def build_schedules(
         dg.ScheduleDefinition(name="hourly_incremental", job_name=INCREMENTAL_JOB, cron_schedule="15 * * * *", execution_timezone="UTC"),
         dg.ScheduleDefinition(name="daily_online_cleanup", job_name=CLEANUP_JOB, cron_schedule="0 5 * * *", execution_timezone="UTC"),
         dg.ScheduleDefinition(name="weekly_validation", job_name=VALIDATION_JOB, cron_schedule="0 4 * * 1", execution_timezone="UTC"),
+        dg.ScheduleDefinition(name="freshness_monitoring", job_name=MONITORING_JOB, cron_schedule="*/15 * * * *", execution_timezone="UTC"),
     ]
     return schedules

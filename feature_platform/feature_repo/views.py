@@ -12,6 +12,11 @@ from feature_platform.specs import (
     ValueType,
 )
 
+# A row per event: a user whose last order is a week old still has a current value, so the
+# share of "stale" entities says nothing about the pipeline. These views alert on feature
+# and materialization lag only; the stale rate is still measured and reported.
+EVENT_DRIVEN_ALERTS = {"alert.warning_stale_rate": "1.0", "alert.critical_stale_rate": "1.0"}
+
 user_profile = FeatureView(
     name="user_profile",
     entity=user,
@@ -45,7 +50,7 @@ user_purchase_activity = FeatureView(
     partitioning=Partitioning.DAILY,
     description="Rolling purchase aggregates, a row per order.",
     owner="growth-ml@example.com",
-    tags={"domain": "orders"},
+    tags={"domain": "orders", **EVENT_DRIVEN_ALERTS},
 )
 
 user_session_activity = FeatureView(
@@ -62,7 +67,7 @@ user_session_activity = FeatureView(
     partitioning=Partitioning.HOURLY,
     description="Browsing-session activity, a row per page view.",
     owner="recs-ml@example.com",
-    tags={"domain": "sessions"},
+    tags={"domain": "sessions", **EVENT_DRIVEN_ALERTS},
 )
 
 ALL_VIEWS = [user_profile, user_purchase_activity, user_session_activity]

@@ -1,6 +1,7 @@
 """Freshness monitoring: staleness metrics measured from the data, alert levels, and the
 freshness windows of each SLA tier. Nothing here imports Dagster."""
 
+from feature_platform.monitoring.collect import collect_staleness
 from feature_platform.monitoring.levels import AlertLevel
 from feature_platform.monitoring.staleness import StalenessReport, compute_staleness
 from feature_platform.monitoring.table import format_duration, format_staleness_table
@@ -11,6 +12,7 @@ __all__ = [
     "AlertLevel",
     "AlertThresholds",
     "StalenessReport",
+    "collect_staleness",
     "compute_staleness",
     "format_duration",
     "format_staleness_table",

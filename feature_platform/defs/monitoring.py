@@ -1,0 +1,167 @@
+"""Freshness: per-tier freshness policies, the staleness check, and the on-call alert sensor."""
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from feature_platform.alerting import Alert, AlertManager, OnCallNotifier
+from feature_platform.defs.feature_view_assets import offline_key, online_key
+from feature_platform.defs.jobs import materialize_job_name
+from feature_platform.defs.quality_checks import LEAKAGE_CHECK, VALIDATION_CHECK
+from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.monitoring import (
+    AlertLevel,
+    AlertThresholds,
+    StalenessReport,
+    collect_staleness,
+    freshness_windows,
+)
+from feature_platform.specs import FeatureView
+
+STALENESS_CHECK = "staleness"
+MONITORING_JOB = "freshness_monitoring_job"
+ALERT_SENSOR = "on_call_alert_sensor"
+_FRESHNESS_LEVELS = {"WARN": AlertLevel.WARNING, "FAIL": AlertLevel.CRITICAL}
+
+
+def freshness_policy(view: FeatureView) -> dg.FreshnessPolicy:
+    """Dagster's freshness policy for the view's tier: warn at 2x, fail at 5x its promise."""
+    warn, fail = freshness_windows(view.tier, AlertThresholds.for_view(view))
+    return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
+
+
+class OnCallResource(dg.ConfigurableResource):
+    """Where pages go. Unset fields come from the environment when the sensor runs:
+    ``FEATURE_PLATFORM_ONCALL_URL``, ``FEATURE_PLATFORM_ONCALL_KIND`` (pagerduty or slack) and
+    ``PAGERDUTY_ROUTING_KEY`` (pass ``dg.EnvVar(...)`` for the key; it is never logged)."""
+
+    webhook_url: str | None = None
+    kind: str | None = None
+    routing_key: str | None = None
+    timeout_s: float = 5.0
+    max_attempts: int = 3
+
+    def notifiers(self) -> list[OnCallNotifier]:
+        """The configured notifier, or none when no webhook is set."""
+        url = self.webhook_url or os.environ.get("FEATURE_PLATFORM_ONCALL_URL")
+        if not url:
+            return []
+        kind = self.kind or os.environ.get("FEATURE_PLATFORM_ONCALL_KIND", "pagerduty")
+        key = self.routing_key or os.environ.get("PAGERDUTY_ROUTING_KEY")
+        return [
+            OnCallNotifier(url, kind, key, timeout_s=self.timeout_s, max_attempts=self.max_attempts)  # type: ignore[arg-type]
+        ]
+
+
+def materialization_status(instance: dg.DagsterInstance, view: FeatureView) -> tuple[datetime | None, bool]:
+    """When the view's online asset was last materialized, and whether a newer run of its
+    job that targeted the view has failed since."""
+    event = instance.get_latest_materialization_event(online_key(view))
+    last = datetime.fromtimestamp(event.timestamp, tz=UTC) if event else None
+    failures = instance.get_run_records(
+        dg.RunsFilter(job_name=materialize_job_name(view.partitioning), statuses=[dg.DagsterRunStatus.FAILURE]),
+        limit=5,
+    )
+    keys = {offline_key(view), online_key(view)}
+    for record in failures:
+        selection = record.dagster_run.asset_selection
+        ended = record.end_time
+        targeted = selection is None or bool(keys & set(selection))
+        if targeted and ended is not None and (last is None or ended > last.timestamp()):
+            return last, True
+    return last, False
+
+
+def view_staleness(
+    instance: dg.DagsterInstance, platform: FeaturePlatformResource, view: FeatureView, now: datetime
+) -> StalenessReport:
+    """The staleness report of ``view``, with Dagster's run history as materialization facts."""
+    last, failed = materialization_status(instance, view)
+    return collect_staleness(
+        view, platform.offline_store(), platform.online_store(), now=now,
+        last_materialization=last, materialization_failed=failed,
+    )
+
+
+def build_staleness_check(view: FeatureView) -> dg.AssetChecksDefinition:
+    """Feature lag, materialization lag, stale-entity rate and age percentiles of ``view``."""
+
+    @dg.asset_check(
+        asset=online_key(view),
+        name=STALENESS_CHECK,
+        description=f"Staleness against the {view.tier.value} tier ({view.tier.expected_freshness}).",
+    )
+    def _staleness(context: dg.AssetCheckExecutionContext, feature_platform: FeaturePlatformResource) -> dg.AssetCheckResult:
+        report = view_staleness(context.instance, feature_platform, view, datetime.now(UTC))
+        severity = dg.AssetCheckSeverity.WARN if report.level <= AlertLevel.WARNING else dg.AssetCheckSeverity.ERROR
+        return dg.AssetCheckResult(
+            passed=report.level is AlertLevel.OK,
+            severity=severity,
+            metadata={**report.to_metadata(), "level": report.level.name},
+            description="; ".join(report.reasons) or "fresh",
+        )
+
+    return _staleness
+
+
+def _blocked_by_checks(instance: dg.DagsterInstance, view: FeatureView) -> list[str]:
+    failed = []
+    for name in (VALIDATION_CHECK, LEAKAGE_CHECK):
+        record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(offline_key(view), name))
+        evaluation = record.evaluation if record else None
+        if evaluation is not None and not evaluation.passed:
+            failed.append(name)
+    return failed
+
+
+def view_alert(instance: dg.DagsterInstance, platform: FeaturePlatformResource, view: FeatureView, now: datetime) -> Alert:
+    """The view's alert: its staleness level, raised by Dagster's freshness state and by a
+    failed validation check (its data is held back from the online store)."""
+    report = view_staleness(instance, platform, view, now)
+    alert = Alert.from_staleness(report)
+    level, reasons = report.level, list(report.reasons)
+    state = instance.get_freshness_state_records([online_key(view)]).get(online_key(view))
+    if state is not None:
+        state_name = getattr(state.freshness_state, "value", str(state.freshness_state))
+        if _FRESHNESS_LEVELS.get(state_name, AlertLevel.OK) > level:
+            level = _FRESHNESS_LEVELS[state_name]
+            reasons.append(f"Dagster freshness policy state is {state_name}")
+    blocked = _blocked_by_checks(instance, view)
+    if blocked and level < AlertLevel.CRITICAL:
+        level = AlertLevel.CRITICAL
+        reasons.append(f"failed blocking checks {', '.join(blocked)}: new data is not being published")
+    if level == report.level:
+        return alert
+    return Alert(view=view.name, level=level, details={**alert.details, "reasons": reasons})
+
+
+def build_alert_sensor(views: Sequence[FeatureView]) -> dg.SensorDefinition:
+    """Pages on-call when a view's level rises, once per incident, and resolves it when healthy.
+
+    The incident state lives in the sensor cursor; a failing webhook is retried by the
+    notifier and again on the next tick, never crashing the sensor.
+    """
+
+    @dg.sensor(name=ALERT_SENSOR, minimum_interval_seconds=60, description="Freshness and failure alerts to on-call.")
+    def _alerts(
+        context: dg.SensorEvaluationContext, feature_platform: FeaturePlatformResource, on_call: OnCallResource
+    ) -> dg.SensorResult:
+        manager = AlertManager.from_cursor(context.cursor)
+        now = datetime.now(UTC)
+        alerts = [view_alert(context.instance, feature_platform, view, now) for view in views]
+        notifiers = on_call.notifiers()
+        if not notifiers:
+            context.log.warning("No on-call webhook configured (FEATURE_PLATFORM_ONCALL_URL); not paging")
+            return dg.SensorResult(skip_reason="No on-call webhook configured", cursor=context.cursor)
+        results = manager.send(alerts, now, notifiers)
+        for result in results:
+            context.log.info(
+                f"{result.notification.action} {result.notification.dedup_key} "
+                f"({result.notification.alert.level.name}): {'sent' if result.ok else 'FAILED ' + str(result.error)}"
+            )
+        levels = ", ".join(f"{a.view}={a.level.name}" for a in alerts)
+        return dg.SensorResult(skip_reason=f"Sent {len(results)} notifications; {levels}", cursor=manager.to_json())
+
+    return _alerts
