@@ -1,0 +1,140 @@
+"""Issue 5 in Dagster: freshness policies, blocking validation, staleness checks, paging."""
+
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from feature_platform.defs import build_definitions
+from feature_platform.defs.monitoring import ALERT_SENSOR, MONITORING_JOB, OnCallResource
+from feature_platform.feature_repo import default_registry
+from feature_platform.feature_repo.views import user_purchase_activity
+from feature_platform.monitoring import freshness_windows
+from feature_platform.settings import Settings
+from feature_platform.specs import FreshnessTier, Partitioning
+from feature_platform_tests.alerting.webhook_server import webhook_server
+from feature_platform_tests.defs.helpers import definitions_for, platform_for, redis_dump, run_range
+from feature_platform_tests.redis_server import RedisServer
+from feature_platform_tests.sample_platform import SampleWarehouse
+
+pytestmark = pytest.mark.slow
+ROUTING_KEY = "R0UT1NGKEY-secret-value"
+
+
+def _materialize_all_daily(defs: dg.Definitions, sample: SampleWarehouse) -> None:
+    run_range(defs, Partitioning.DAILY, Partitioning.DAILY.key_for(sample.end - timedelta(days=sample.days)),
+              Partitioning.DAILY.key_for(sample.end - timedelta(days=1)))
+
+
+def test_freshness_policies_follow_each_view_tier() -> None:
+    from feature_platform.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for view in default_registry().views:
+        warn, fail = freshness_windows(view.tier)
+        for key in (dg.AssetKey(view.name), dg.AssetKey(["online", view.name])):
+            policy = graph.get(key).freshness_policy
+            assert (policy.warn_window.to_timedelta(), policy.fail_window.to_timedelta()) == (warn, fail)
+    assert freshness_windows(FreshnessTier.NEAR_REAL_TIME) == (timedelta(minutes=30), timedelta(minutes=75))
+
+
+def test_failing_validation_blocks_the_online_publish(platform_settings: Settings, sample_warehouse: SampleWarehouse) -> None:
+    defs = definitions_for(platform_settings)
+    _materialize_all_daily(defs, sample_warehouse)
+    online_before = redis_dump(platform_settings.redis_url)
+    day = sample_warehouse.end - timedelta(days=1)
+    con = duckdb.connect(str(platform_settings.warehouse_path))
+    con.execute(
+        "UPDATE fv_user_purchase_activity SET spend_7d = -5 WHERE user_id = "
+        "(SELECT min(user_id) FROM fv_user_purchase_activity WHERE event_timestamp >= ?) AND event_timestamp >= ?",
+        [day, day],
+    )
+    con.close()
+
+    job = defs.resolve_job_def("daily_feature_views_job")
+    result = job.execute_in_process(
+        partition_key=Partitioning.DAILY.key_for(day), instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert not result.success
+    evaluations = {
+        (e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()
+    }
+    failed = evaluations[(user_purchase_activity.name, "feature_rows_valid")]
+    assert not failed.passed
+    assert "expect_column_values_to_be_between(spend_7d)" in str(failed.metadata["failed_expectations"].value)
+    assert "-5" in str(failed.metadata)
+    assert evaluations[("user_profile", "feature_rows_valid")].passed
+    assert evaluations[("user_profile", "no_future_rows")].passed
+    executed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert "online__user_purchase_activity" not in executed
+    assert redis_dump(platform_settings.redis_url) == online_before  # Redis kept its values
+
+
+def test_staleness_checks_measure_each_view_against_its_tier(
+    platform_settings: Settings, sample_warehouse: SampleWarehouse
+) -> None:
+    defs = definitions_for(platform_settings)
+    _materialize_all_daily(defs, sample_warehouse)
+    run_range(defs, Partitioning.HOURLY, Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(days=1)),
+              Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(hours=1)))
+    result = defs.resolve_job_def(MONITORING_JOB).execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    profile, sessions = evaluations["user_profile"], evaluations["user_session_activity"]
+    assert profile.passed and profile.metadata["level"].value == "OK"
+    assert profile.metadata["online_entity_count"].value == len(sample_warehouse.summary.user_ids)
+    # The sample ends at midnight: hours behind a 15-minute promise is CRITICAL.
+    lag = sessions.metadata["online_feature_lag_s"].value
+    assert lag > 5 * 15 * 60
+    assert not sessions.passed and sessions.severity is dg.AssetCheckSeverity.ERROR
+    assert sessions.metadata["level"].value == "CRITICAL"
+    for name in ("age_p50_s", "age_p95_s", "age_p99_s", "stale_rate", "materialization_lag_s"):
+        assert sessions.metadata[name].value is not None
+
+
+def test_alert_sensor_pages_once_escalates_on_outage_and_resolves(
+    sample_warehouse: SampleWarehouse, private_redis: RedisServer, tmp_path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # type: ignore[no-untyped-def]
+    settings = sample_warehouse.copy_to(tmp_path / "data", private_redis.url)
+    monkeypatch.setenv("TEST_PAGERDUTY_KEY", ROUTING_KEY)
+    instance = dg.DagsterInstance.ephemeral()
+    with webhook_server() as receiver:
+        on_call = OnCallResource(webhook_url=receiver.url, kind="pagerduty", routing_key=dg.EnvVar("TEST_PAGERDUTY_KEY"),
+                                 max_attempts=1, timeout_s=2.0)
+        defs = build_definitions(platform_for(settings), include_dbt=False, on_call=on_call)
+        _materialize_all_daily(defs, sample_warehouse)
+        run_range(defs, Partitioning.HOURLY, Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(days=1)),
+                  Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(hours=1)))
+
+        def tick(cursor: str | None) -> str | None:
+            sensor = defs.resolve_sensor_def(ALERT_SENSOR)
+            with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor,
+                                         resources={"feature_platform": platform_for(settings), "on_call": on_call}) as context:
+                return sensor.evaluate_tick(context).cursor
+
+        cursor = tick(None)
+        first = list(receiver.bodies)
+        assert [(b["event_action"], b["dedup_key"]) for b in first] == [("trigger", "feature_platform/user_session_activity")]
+        assert first[0]["routing_key"] == ROUTING_KEY and first[0]["payload"]["severity"] == "error"
+        assert first[0]["payload"]["custom_details"]["view"] == "user_session_activity"
+
+        cursor = tick(cursor)
+        assert len(receiver.bodies) == 1  # same incident, same level: no second page
+
+        private_redis.stop()  # online store down: EMERGENCY everywhere
+        cursor = tick(cursor)
+        outage = receiver.bodies[1:]
+        assert {b["dedup_key"] for b in outage} == {f"feature_platform/{v.name}" for v in default_registry().views}
+        assert all(b["event_action"] == "trigger" and b["payload"]["severity"] == "critical" for b in outage)
+
+        private_redis.start()
+        _materialize_all_daily(defs, sample_warehouse)
+        run_range(defs, Partitioning.HOURLY, Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(days=1)),
+                  Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(hours=1)))
+        tick(cursor)
+        recovered = receiver.bodies[1 + len(outage):]
+        resolved = {b["dedup_key"] for b in recovered if b["event_action"] == "resolve"}
+        assert resolved == {"feature_platform/user_profile", "feature_platform/user_purchase_activity"}
+        assert not [b for b in recovered if b["event_action"] == "trigger"]  # sessions: back below its peak
+    assert ROUTING_KEY not in caplog.text
