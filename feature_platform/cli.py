@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from feature_platform.errors import FeaturePlatformError
 
@@ -17,10 +18,78 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=14, help="days of sample events (default 14)")
     demo.add_argument("--users", type=int, default=500, help="sample users (default 500)")
 
+    staleness = commands.add_parser("staleness", help="print each feature view's staleness and alert level")
+    staleness.add_argument("--view", action="append", help="only this view (repeatable)")
+
+    backfill = commands.add_parser(
+        "backfill", help="materialize a view's partitions offline and online; resumes where it stopped"
+    )
+    backfill.add_argument("view")
+    backfill.add_argument("--from", dest="start", required=True, type=_utc_datetime, help="first day/hour (UTC)")
+    backfill.add_argument("--to", dest="end", required=True, type=_utc_datetime, help="end, exclusive (UTC)")
+    backfill.add_argument("--force", action="store_true", help="redo partitions already published")
+    backfill.add_argument(
+        "--dry-run", action="store_true",
+        help="recompute in memory and compare with the offline store on a sample; write nothing",
+    )
+    backfill.add_argument("--sample", type=int, default=100, help="entities compared by --dry-run")
+
     serve = commands.add_parser("serve", help="start the HTTP feature server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=6566)
     return parser
+
+
+def _utc_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or datetime (YYYY-MM-DD[THH:MM])") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _staleness(views: Sequence[str] | None) -> None:
+    from feature_platform.monitoring import collect_staleness, format_staleness_table
+    from feature_platform.serving.feature_store import FeatureStore
+
+    store = FeatureStore()
+    now = datetime.now(UTC)
+    selected = [store.registry.view(v) for v in views] if views else store.registry.views
+    reports = [collect_staleness(v, store.offline_store, store.online_store, now=now) for v in selected]
+    store.close()
+    print(format_staleness_table(reports))
+
+
+def _backfill(args: argparse.Namespace) -> None:
+    from feature_platform.settings import load_settings
+    from feature_platform.specs import load_registry
+
+    settings = load_settings()
+    view = load_registry(settings.registry).view(args.view)
+    if args.dry_run:
+        from feature_platform.materialization import connect_warehouse
+        from feature_platform.materialization.backfill import preview_recompute
+        from feature_platform.offline import OfflineStore
+
+        warehouse = connect_warehouse(settings.warehouse_path)
+        try:
+            diff = preview_recompute(
+                warehouse, view, OfflineStore(settings.offline_dir), args.start, args.end, sample_entities=args.sample
+            )
+        finally:
+            warehouse.close()
+        print(diff.summary())
+        for example in diff.examples:
+            print(f"  {example}")
+        return
+    import dagster as dg
+
+    from feature_platform.definitions import defs
+    from feature_platform.defs.backfill import run_backfill
+    from feature_platform.demo import dagster_home
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home(settings)))
+    run_backfill(defs, instance, view, args.start, args.end, force=args.force)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from feature_platform.demo import run_demo
 
             run_demo(days=args.days, n_users=args.users)
+        elif args.command == "staleness":
+            _staleness(args.view)
+        elif args.command == "backfill":
+            _backfill(args)
         elif args.command == "serve":
             from feature_platform.serving.server import run_server
             from feature_platform.settings import load_settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +17,6 @@ import pandas as pd
 from feature_platform.local_redis import ensure_redis
 from feature_platform.settings import Settings, load_settings
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 DEMO_SERVICE = "churn_model_v1"
 
 
@@ -59,7 +57,13 @@ def run_demo(
     import dagster as dg
 
     from feature_platform.defs import build_definitions
-    from feature_platform.defs.jobs import DBT_BUILD_JOB, materialize_job_name, views_by_partitioning
+    from feature_platform.defs.jobs import (
+        DBT_BUILD_JOB,
+        RANGE_END_TAG,
+        RANGE_START_TAG,
+        materialize_job_name,
+        views_by_partitioning,
+    )
     from feature_platform.defs.resources import FeaturePlatformResource
     from feature_platform.sample_data import generate_sample_data
     from feature_platform.serving.feature_store import FeatureStore
@@ -69,7 +73,7 @@ def run_demo(
             print(message, flush=True)
 
     settings = settings or load_settings()
-    end = end or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     endpoint = ensure_redis(settings.redis_url, settings.data_dir)
     if endpoint.url != settings.redis_url:
         say(

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from feature_platform.defs.dbt_assets import dbt_executable
@@ -16,7 +16,7 @@ from feature_platform.settings import Settings
 
 
 def today_midnight() -> datetime:
-    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def dbt_build(settings: Settings, workdir: Path) -> None:
         dbt_executable(), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
     ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"dbt build failed:\n{done.stdout}\n{done.stderr}")
 

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 
 DBT_BUILD_JOB = "dbt_build_job"
+# Tags that make one run materialize a range of partitions (a single-run backfill).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def materialize_job_name(partitioning: Partitioning) -> str:

@@ -22,7 +22,8 @@ class FeaturePlatformResource(dg.ConfigurableResource):
 
     A field left unset takes its value from the environment when a run starts
     (``FEATURE_PLATFORM_HOME``, ``REDIS_URL``, ``FEATURE_PLATFORM_TENANT``), never when the
-    definitions load.
+    definitions load. ``online_write_rate_limit`` (rows/s) keeps a backfill from starving
+    online reads; ``online_write_chunk_rows`` is how often a publish logs its progress.
     """
 
     data_dir: str | None = None
@@ -31,6 +32,7 @@ class FeaturePlatformResource(dg.ConfigurableResource):
     registry: str | None = None
     online_write_batch_size: int = 1000
     online_write_rate_limit: float | None = None
+    online_write_chunk_rows: int = 200_000
 
     _online: Any = PrivateAttr(default=None)
 

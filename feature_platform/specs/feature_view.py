@@ -9,7 +9,11 @@ from datetime import timedelta
 import pyarrow as pa
 
 from feature_platform.errors import SpecError
-from feature_platform.specs._validation import RESERVED_COLUMNS, check_identifier, check_positive_ttl
+from feature_platform.specs._validation import (
+    RESERVED_COLUMNS,
+    check_identifier,
+    check_positive_ttl,
+)
 from feature_platform.specs.dtypes import ValueType
 from feature_platform.specs.entity import Entity
 from feature_platform.specs.freshness import FreshnessTier

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 
@@ -24,7 +24,7 @@ class Partitioning(str, Enum):
 
     def floor(self, ts: datetime) -> datetime:
         """The start of the partition that contains ``ts`` (UTC)."""
-        ts = ts.astimezone(timezone.utc)
+        ts = ts.astimezone(UTC)
         if self is Partitioning.DAILY:
             return ts.replace(hour=0, minute=0, second=0, microsecond=0)
         return ts.replace(minute=0, second=0, microsecond=0)
@@ -35,5 +35,5 @@ class Partitioning(str, Enum):
 
     def window_for_key(self, key: str) -> tuple[datetime, datetime]:
         """The ``[start, end)`` event-time window of partition ``key`` (UTC)."""
-        start = datetime.strptime(key, self.key_format).replace(tzinfo=timezone.utc)
+        start = datetime.strptime(key, self.key_format).replace(tzinfo=UTC)
         return start, start + self.step

@@ -10,9 +10,8 @@ import pyarrow as pa
 import redis
 
 from feature_platform.defs import build_definitions
-from feature_platform.defs.jobs import materialize_job_name
+from feature_platform.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, materialize_job_name
 from feature_platform.defs.resources import FeaturePlatformResource
-from feature_platform.demo import RANGE_END_TAG, RANGE_START_TAG
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, Partitioning
 

@@ -1,5 +1,5 @@
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -31,7 +31,7 @@ def test_online_read_equals_point_in_time_join_at_now(
     materialize_everything(platform_settings, (sample_warehouse.end, sample_warehouse.days))
     store = FeatureStore(platform_settings)
     users = list(sample_warehouse.summary.user_ids) + [10**9]  # one entity with no data at all
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     features = [f"{r.view.name}:{f}" for r in default_registry().resolve("churn_model_v1") for f in r.features]
 
     historical = store.get_historical_features(

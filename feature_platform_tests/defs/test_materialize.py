@@ -78,9 +78,13 @@ def test_single_run_range_materializes_every_hourly_partition(
     assert store.read(view, start, sample_warehouse.end).num_rows == expected.num_rows
 
 
-def test_cli_materializes_a_partition(platform_settings: Settings, sample_warehouse: SampleWarehouse, tmp_path: Path) -> None:
+def test_cli_backfills_a_partition_range_in_one_run(
+    platform_settings: Settings, sample_warehouse: SampleWarehouse, tmp_path: Path
+) -> None:
+    """The README's `dagster asset materialize --partition-range` backfill command."""
     view = user_purchase_activity
     day = sample_warehouse.end - timedelta(days=2)
+    last = sample_warehouse.end - timedelta(days=1)
     env = {
         **os.environ,
         "FEATURE_PLATFORM_HOME": str(platform_settings.data_dir),
@@ -91,12 +95,15 @@ def test_cli_materializes_a_partition(platform_settings: Settings, sample_wareho
     dagster = str(Path(sys.executable).parent / "dagster")
     done = subprocess.run(
         [dagster, "asset", "materialize", "-m", "feature_platform.definitions",
-         "--select", f"{view.name},online/{view.name}", "--partition", Partitioning.DAILY.key_for(day)],
-        env=env, capture_output=True, text=True, timeout=300,
+         "--select", f"{view.name},online/{view.name}",
+         "--partition-range", f"{Partitioning.DAILY.key_for(day)}...{Partitioning.DAILY.key_for(last)}"],
+        check=False, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    offline = OfflineStore(platform_settings.offline_dir).read(view, day, day + timedelta(days=1))
-    assert offline.num_rows == source_rows(platform_settings, view, day, day + timedelta(days=1)).num_rows
+    offline = OfflineStore(platform_settings.offline_dir).read(view, day, sample_warehouse.end)
+    assert offline.num_rows == source_rows(platform_settings, view, day, sample_warehouse.end).num_rows
+    runs = dg.DagsterInstance.from_config(str(tmp_path)).get_runs()
+    assert len(runs) == 1 and runs[0].is_success
     users = pc.unique(offline["user_id"]).to_pylist()
     store = RedisOnlineStore(platform_settings.redis_url)
     response = store.read([ViewRequest(view, ("purchases_30d",))], [{"user_id": u} for u in users])

@@ -1,6 +1,6 @@
 """Issue 4's pipeline on a real platform: late data, incremental, schedules, validation, cleanup."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -78,7 +78,7 @@ def test_late_data_sensor_requests_corrections_and_they_publish_with_compare_and
     # new_user's late order is newer than anything it has.
     old_user = int(last_order[last_order > old_time + timedelta(hours=1)].index[0])
     new_user = int(last_order[(last_order < new_time) & (last_order.index != old_user)].index[0])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     land_batch(platform_settings.landing_dir, "orders", pd.concat([
         _late_order(10**8, old_user, old_time, now), _late_order(10**8 + 1, new_user, new_time, now),
     ]), batch_id="late-1")
@@ -127,7 +127,7 @@ def test_incremental_publish_picks_up_late_rows_and_moves_its_checkpoint_only_on
     checkpoints = CheckpointStore(tmp_path / "checkpoints")
     store = RedisOnlineStore(settings.redis_url)
     con = connect_warehouse(settings.warehouse_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first = publish_incremental(con, VIEW, store, checkpoints, now=now)
     assert first.rows_read > 0 and first.write.written > 0
     newest = con.execute("SELECT max(created_timestamp) FROM fv_user_purchase_activity").fetchone()[0]
@@ -144,12 +144,12 @@ def test_incremental_publish_picks_up_late_rows_and_moves_its_checkpoint_only_on
     con = connect_warehouse(settings.warehouse_path)
     private_redis.stop()
     with pytest.raises(OnlineStoreUnavailableError):
-        publish_incremental(con, VIEW, RedisOnlineStore(settings.redis_url), checkpoints, now=datetime.now(timezone.utc))
+        publish_incremental(con, VIEW, RedisOnlineStore(settings.redis_url), checkpoints, now=datetime.now(UTC))
     assert checkpoints.get(VIEW.name) == newest  # not advanced: the write failed
 
     private_redis.start()
     store = RedisOnlineStore(private_redis.url)
-    later = publish_incremental(con, VIEW, store, checkpoints, now=datetime.now(timezone.utc))
+    later = publish_incremental(con, VIEW, store, checkpoints, now=datetime.now(UTC))
     con.close()
     assert later.read_after == newest - timedelta(hours=2)
     assert checkpoints.get(VIEW.name) == now
@@ -163,7 +163,7 @@ def test_schedules_request_the_partitions_of_the_hybrid_strategy(platform_settin
     daily = defs.resolve_schedule_def("daily_full_materialization")
     hourly = defs.resolve_schedule_def("hourly_partition_materialization")
     assert (daily.cron_schedule, hourly.cron_schedule) == ("0 2 * * *", "10 * * * *")
-    at = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     with dg.build_schedule_context(scheduled_execution_time=at) as context:
         request = daily.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-11-25"

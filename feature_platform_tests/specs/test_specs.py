@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -88,7 +88,7 @@ def test_entity_keys_must_be_exact_types() -> None:
 
 
 def test_partitioning_keys_and_windows() -> None:
-    ts = datetime(2026, 1, 15, 3, 42, tzinfo=timezone.utc)
+    ts = datetime(2026, 1, 15, 3, 42, tzinfo=UTC)
     assert Partitioning.DAILY.key_for(ts) == "2026-01-15"
     assert Partitioning.HOURLY.key_for(ts) == "2026-01-15-03:00"
     start, end = Partitioning.HOURLY.window_for_key("2026-01-15-03:00")
