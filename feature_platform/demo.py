@@ -118,7 +118,7 @@ def run_demo(
         say(f"\nPoint-in-time training frame ({DEMO_SERVICE}):\n{historical}")
         say(f"\nOnline read ({DEMO_SERVICE}):\n{online}")
     say(f"\nDagster instance: {home} (run `make dev` to see the runs and lineage)")
-    return DemoResult(settings, end, historical, online, user_ids)
+    return DemoResult(settings, end, historical, online, list(user_ids))
 
 
 def _check(result: object) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from feature_platform.settings import Settings
 from feature_platform_tests.redis_server import RedisServer
+from feature_platform_tests.sample_platform import SampleWarehouse, build_sample_warehouse
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -64,3 +66,15 @@ def spark():  # type: ignore[no-untyped-def]
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> SampleWarehouse:
+    """Sample landing data and a warehouse from one real `dbt build`, shared by the session."""
+    return build_sample_warehouse(tmp_path_factory.mktemp("sample_warehouse"))
+
+
+@pytest.fixture
+def platform_settings(sample_warehouse: SampleWarehouse, tmp_path: Path, redis_url: str) -> Settings:
+    """Settings over this test's own copy of the sample data and warehouse."""
+    return sample_warehouse.copy_to(tmp_path / "data", redis_url)

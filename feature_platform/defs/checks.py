@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from feature_platform.defs.feature_view_assets import online_key
+from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.materialization.consistency import (
     DEFAULT_MAX_MISMATCH_RATE,
@@ -41,7 +42,7 @@ def build_consistency_check(view: FeatureView) -> dg.AssetChecksDefinition:
             now=datetime.now(UTC),
             sample_size=config.sample_size,
         )
-        metadata = {**report.to_metadata(), "max_mismatch_rate": config.max_mismatch_rate}
+        metadata = dagster_metadata({**report.to_metadata(), "max_mismatch_rate": config.max_mismatch_rate})
         return dg.AssetCheckResult(passed=report.passes(config.max_mismatch_rate), metadata=metadata)
 
     return _check

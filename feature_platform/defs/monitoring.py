@@ -9,6 +9,7 @@ import dagster as dg
 from feature_platform.alerting import Alert, AlertManager, OnCallNotifier
 from feature_platform.defs.feature_view_assets import offline_key, online_key
 from feature_platform.defs.jobs import materialize_job_name
+from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.quality_checks import LEAKAGE_CHECK, VALIDATION_CHECK
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.monitoring import (
@@ -99,7 +100,7 @@ def build_staleness_check(view: FeatureView) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=report.level is AlertLevel.OK,
             severity=severity,
-            metadata={**report.to_metadata(), "level": report.level.name},
+            metadata=dagster_metadata({**report.to_metadata(), "level": report.level.name}),
             description="; ".join(report.reasons) or "fresh",
         )
 

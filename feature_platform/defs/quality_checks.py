@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from feature_platform.defs.feature_view_assets import offline_key
+from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.quality import check_no_future_rows, validate_feature_rows
 from feature_platform.specs import FeatureView
@@ -53,7 +54,7 @@ def _build(
         report = validate_feature_rows(
             view, rows, now=datetime.now(UTC), extra_expectations=extra_expectations
         )
-        return dg.AssetCheckResult(passed=report.success, metadata=report.to_metadata(), description=report.summary())
+        return dg.AssetCheckResult(passed=report.success, metadata=dagster_metadata(report.to_metadata()), description=report.summary())
 
     @dg.asset_check(
         asset=offline_key(view),
@@ -69,6 +70,6 @@ def _build(
             datetime.fromtimestamp(event.timestamp, tz=UTC) if event else datetime.now(UTC)
         )
         report = check_no_future_rows(rows, materialized_at)
-        return dg.AssetCheckResult(passed=report.success, metadata=report.to_metadata(), description=report.summary())
+        return dg.AssetCheckResult(passed=report.success, metadata=dagster_metadata(report.to_metadata()), description=report.summary())
 
     return [_validation, _leakage]

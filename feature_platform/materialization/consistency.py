@@ -102,6 +102,7 @@ def compare_online_offline(
     entity_df = pd.DataFrame(keys, columns=view.join_keys)
     entity_df["event_timestamp"] = now
     offline = point_in_time_join(entity_df, [offline_store.feature_table(view, view.feature_names)])
+    assert isinstance(offline, pd.DataFrame)  # the default output
     request = ViewRequest(view, tuple(view.feature_names))
     online = online_store.read([request], entity_df[view.join_keys].to_dict("records"), now=now)
     mismatched = missing = extra = 0

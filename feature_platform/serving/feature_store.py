@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 import pyarrow as pa
 
+from feature_platform.offline import OfflineStore, point_in_time_join
+from feature_platform.online import OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.settings import Settings, load_settings
 from feature_platform.specs import Registry, load_registry
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class FeatureStore:
@@ -26,8 +31,8 @@ class FeatureStore:
         settings: Settings | None = None,
         *,
         registry: Registry | None = None,
-        offline_store: Any | None = None,
-        online_store: Any | None = None,
+        offline_store: OfflineStore | None = None,
+        online_store: OnlineStore | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.registry = registry or load_registry(self.settings.registry)
@@ -35,20 +40,16 @@ class FeatureStore:
         self._online_store = online_store
 
     @property
-    def offline_store(self) -> Any:
+    def offline_store(self) -> OfflineStore:
         """The Parquet offline store under the data folder (opened on first use)."""
         if self._offline_store is None:
-            from feature_platform.offline import OfflineStore
-
             self._offline_store = OfflineStore(self.settings.offline_dir)
         return self._offline_store
 
     @property
-    def online_store(self) -> Any:
+    def online_store(self) -> OnlineStore:
         """The Redis online store at ``settings.redis_url`` (connected on first use)."""
         if self._online_store is None:
-            from feature_platform.online import RedisOnlineStore
-
             self._online_store = RedisOnlineStore(self.settings.redis_url, tenant=self.settings.tenant)
         return self._online_store
 
@@ -61,7 +62,7 @@ class FeatureStore:
         inclusive: bool = False,
         engine: Literal["duckdb", "spark", "auto"] = "duckdb",
         entity_timestamp_column: str = "event_timestamp",
-        spark: Any | None = None,
+        spark: SparkSession | None = None,
     ) -> pd.DataFrame:
         """A point-in-time correct training frame (SEMANTICS.md).
 
@@ -70,13 +71,11 @@ class FeatureStore:
         with the features as of strictly before its timestamp (``inclusive=True`` allows
         equal timestamps), null where the view's ttl or the data has nothing.
         """
-        from feature_platform.offline import point_in_time_join
-
         tables = [
             self.offline_store.feature_table(request.view, list(request.features))
             for request in self.registry.resolve(features)
         ]
-        result: pd.DataFrame = point_in_time_join(
+        result = point_in_time_join(
             entity_df,
             tables,
             engine=engine,
@@ -85,6 +84,7 @@ class FeatureStore:
             entity_timestamp_column=entity_timestamp_column,
             spark=spark,
         )
+        assert isinstance(result, pd.DataFrame)  # the default output
         return result
 
     def get_online_features(
@@ -94,17 +94,16 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
         now: datetime | None = None,
-    ) -> Any:
+    ) -> OnlineResponse:
         """The latest values per entity from the online store, with event times and statuses.
 
         One pipelined round trip for all views and entities; returns an ``OnlineResponse``
         (``.to_dict()``, ``.to_df()``).
         """
         requests = self.registry.resolve(features)
-        response = self.online_store.read(requests, list(entity_rows), now=now)
-        if full_feature_names:
-            response = response.with_full_feature_names()
-        return response
+        return self.online_store.read(
+            requests, list(entity_rows), now=now, full_feature_names=full_feature_names
+        )
 
     def close(self) -> None:
         """Release the online store's connections."""

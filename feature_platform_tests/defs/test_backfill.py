@@ -11,7 +11,11 @@ from feature_platform.defs.backfill import run_backfill
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.feature_repo.views import user_purchase_activity, user_session_activity
 from feature_platform.materialization import connect_warehouse
-from feature_platform.materialization.backfill import missing_ranges, partition_keys, preview_recompute
+from feature_platform.materialization.backfill import (
+    missing_ranges,
+    partition_keys,
+    preview_recompute,
+)
 from feature_platform.offline import OfflineStore
 from feature_platform.settings import Settings
 from feature_platform.specs import Partitioning
