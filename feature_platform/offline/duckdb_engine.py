@@ -62,7 +62,11 @@ def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
     )
     files = ", ".join("'" + f.replace("'", "''") + "'" for f in table.files)
     order = [] if table.deduplicated else ["filename", "file_row_number"]
-    flags = "" if table.deduplicated else ", filename = true, file_row_number = true"
+    flags = (
+        ""
+        if table.deduplicated
+        else ", filename = true, file_row_number = true, union_by_name = true"
+    )
     lo, hi = table.window
     # Compare the raw column with constants so DuckDB pushes the filter into the Parquet scan.
     conditions = [f"{event} <= {timestamp_literal(hi, table.event_aware)}"]

@@ -161,9 +161,12 @@ def _source_schema(
     if is_path_like(source):
         files = parquet_files(source, where)
         try:
-            schema = pq.read_schema(files[0])
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise SchemaError(f"{where}: cannot read the schema of {files[0]}: {exc}") from None
+            # Files may differ slightly (an empty file's all-null column has no type).
+            schema = pa.unify_schemas(
+                [pq.read_schema(f) for f in files], promote_options="permissive"
+            )
+        except (OSError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaError(f"{where}: cannot read one schema from {files[:3]}: {exc}") from None
         require_columns(schema, needed, where)
         return schema, None, files
     if isinstance(source, pd.DataFrame):

@@ -60,7 +60,8 @@ def _source(spark: SparkSession, table: PreparedTable) -> tuple[DataFrame, list[
     if table.rows is not None:
         frame = spark.createDataFrame(table.rows)
         return frame, [] if table.deduplicated else [SOURCE_ORDER]
-    raw = spark.read.parquet(*table.files)
+    reader = spark.read if table.deduplicated else spark.read.option("mergeSchema", "true")
+    raw = reader.parquet(*table.files)
     kinds = {f.name: f.dataType for f in raw.schema.fields}
     lo, hi = table.window
     event = spec.event_timestamp_column

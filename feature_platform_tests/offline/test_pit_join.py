@@ -274,3 +274,14 @@ def test_exact_duplicate_rows_of_a_raw_source_keep_the_last_one(tmp_path: Path) 
     )
     source = str(tmp_path / "*.parquet")
     assert point_in_time_join(entity([jan(11)]), [user_table(source)])["purchases"].tolist() == [9]
+
+
+def test_parquet_glob_whose_first_file_is_empty(tmp_path: Path) -> None:
+    features = worked_features([10, 12]).assign(region=["eu", "eu"])
+    features.iloc[:0].astype({"region": object}).to_parquet(tmp_path / "a.parquet", index=False)
+    features.to_parquet(tmp_path / "b.parquet", index=False)
+    table = FeatureTable(
+        "activity", str(tmp_path / "*.parquet"), ["user_id", "region"], ["purchases"]
+    )
+    rows = entity([jan(13)]).assign(region=["eu"])
+    assert point_in_time_join(rows, [table])["purchases"].tolist() == [120]
