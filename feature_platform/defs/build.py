@@ -19,7 +19,11 @@ from feature_platform.defs.monitoring import (
 from feature_platform.defs.ops import hourly_incremental_job, online_cleanup_job
 from feature_platform.defs.partitions import view_partitions_def
 from feature_platform.defs.quality_checks import build_quality_checks
-from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.defs.resources import (
+    FeaturePlatformResource,
+    spark_resource,
+    warehouse_resource,
+)
 from feature_platform.defs.schedules import VALIDATION_JOB, build_schedules
 from feature_platform.defs.sensors import build_late_data_sensor
 
@@ -69,6 +73,8 @@ def build_definitions(
         "offline_io_manager": OfflineStoreIOManager(platform=platform),
         "online_io_manager": RedisOnlineStoreIOManager(platform=platform),
         "on_call": on_call or OnCallResource(),
+        "warehouse": warehouse_resource(platform.settings),
+        "pyspark": spark_resource(),
     }
     if include_dbt:
         assets.append(build_dbt_assets())

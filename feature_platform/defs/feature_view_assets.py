@@ -5,10 +5,11 @@ from datetime import date
 
 import dagster as dg
 import pyarrow as pa
+from dagster_duckdb import DuckDBResource
 
 from feature_platform.defs.partitions import view_partitions_def
-from feature_platform.defs.resources import FeaturePlatformResource
-from feature_platform.materialization import connect_warehouse, read_source_window
+from feature_platform.defs.resources import open_warehouse
+from feature_platform.materialization import read_source_window
 from feature_platform.specs import FeatureView
 
 DBT_KEY_PREFIX = "dbt"
@@ -90,13 +91,10 @@ def _build(
         metadata=_view_metadata(view),
         freshness_policy=freshness_policy,
     )
-    def _offline(context: dg.AssetExecutionContext, feature_platform: FeaturePlatformResource) -> pa.Table:
+    def _offline(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> pa.Table:
         window = context.partition_time_window
-        con = connect_warehouse(feature_platform.settings.warehouse_path)
-        try:
+        with open_warehouse(warehouse) as con:
             rows = read_source_window(con, view, window.start, window.end)
-        finally:
-            con.close()
         context.log.info(f"{view.name}: {rows.num_rows} rows in [{window.start}, {window.end})")
         return rows
 

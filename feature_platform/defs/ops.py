@@ -4,10 +4,10 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from feature_platform.defs.feature_view_assets import online_key
-from feature_platform.defs.resources import FeaturePlatformResource
-from feature_platform.materialization import connect_warehouse
+from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.materialization.checkpoints import CheckpointStore
 from feature_platform.materialization.consistency import existing_keys
 from feature_platform.materialization.incremental import (
@@ -35,13 +35,15 @@ def _selected(platform: FeaturePlatformResource, names: Sequence[str] | None) ->
 
 @dg.op(out={}, retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0))
 def publish_incremental_op(
-    context: dg.OpExecutionContext, feature_platform: FeaturePlatformResource, config: IncrementalConfig
+    context: dg.OpExecutionContext,
+    feature_platform: FeaturePlatformResource,
+    warehouse: DuckDBResource,
+    config: IncrementalConfig,
 ) -> Iterator[dg.AssetObservation]:
     """Publish rows created since each view's checkpoint to the online store."""
     checkpoints = CheckpointStore(feature_platform.settings.data_dir / "checkpoints")
     window = timedelta(minutes=config.reprocessing_window_minutes)
-    con = connect_warehouse(feature_platform.settings.warehouse_path)
-    try:
+    with open_warehouse(warehouse) as con:
         for view in _selected(feature_platform, config.views):
             result = publish_incremental(
                 con, view, feature_platform.online_store(), checkpoints,
@@ -62,8 +64,6 @@ def publish_incremental_op(
                     "checkpoint": str(result.checkpoint_after),
                 },
             )
-    finally:
-        con.close()
 
 
 class CleanupConfig(dg.Config):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
+from feature_platform.materialization import require_warehouse, use_utc
 from feature_platform.settings import Settings, load_settings
 from feature_platform.specs import Registry, load_registry
 
@@ -79,3 +85,27 @@ class FeaturePlatformResource(dg.ConfigurableResource):
         if self._online is not None:
             self._online.close()
             self._online = None
+
+
+def warehouse_resource(settings: Settings) -> DuckDBResource:
+    """The dbt-built DuckDB warehouse, read-only (dagster-duckdb retries while dbt holds the lock)."""
+    return DuckDBResource(database=str(settings.warehouse_path), connection_config={"access_mode": "READ_ONLY"})
+
+
+@contextmanager
+def open_warehouse(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A UTC connection to the warehouse; a missing warehouse says how to build it."""
+    require_warehouse(Path(warehouse.database))
+    with warehouse.get_connection() as con:
+        yield use_utc(con)
+
+
+def spark_resource() -> LazyPySparkResource:
+    """A SparkSession created on first use only (local here; set ``spark.master`` for a cluster)."""
+    return LazyPySparkResource(
+        spark_config={
+            "spark.master": "local[*]",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.enabled": "false",
+        }
+    )

@@ -5,6 +5,14 @@ from feature_platform.materialization.source_reader import (
     connect_warehouse,
     read_source_created_since,
     read_source_window,
+    require_warehouse,
+    use_utc,
 )
 
-__all__ = ["connect_warehouse", "read_source_created_since", "read_source_window"]
+__all__ = [
+    "connect_warehouse",
+    "read_source_created_since",
+    "read_source_window",
+    "require_warehouse",
+    "use_utc",
+]

@@ -7,12 +7,16 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from feature_platform.offline import OfflineStore, point_in_time_join
 from feature_platform.online import FeatureStatus, OnlineStore
 from feature_platform.specs import FeatureView, ViewRequest
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DEFAULT_MAX_MISMATCH_RATE = 0.001
 
@@ -91,9 +95,11 @@ def compare_online_offline(
     sample_size: int | None = None,
     seed: int = 0,
     max_samples: int = 5,
+    engine: Literal["duckdb", "spark"] = "duckdb",
+    spark: SparkSession | None = None,
 ) -> ConsistencyReport:
     """Compare, for every entity (or a seeded random sample), the online read at ``now``
-    with the point-in-time join of the entity row ``(entity, now)``."""
+    with the point-in-time join of the entity row ``(entity, now)`` on ``engine``."""
     keys = _entity_keys(view, offline_store, online_store, now)
     if sample_size is not None and len(keys) > sample_size:
         keys = random.Random(seed).sample(keys, sample_size)
@@ -101,7 +107,9 @@ def compare_online_offline(
         return ConsistencyReport(view.name, now, 0, 0, 0, 0)
     entity_df = pd.DataFrame(keys, columns=view.join_keys)
     entity_df["event_timestamp"] = now
-    offline = point_in_time_join(entity_df, [offline_store.feature_table(view, view.feature_names)])
+    offline = point_in_time_join(
+        entity_df, [offline_store.feature_table(view, view.feature_names)], engine=engine, spark=spark
+    )
     assert isinstance(offline, pd.DataFrame)  # the default output
     request = ViewRequest(view, tuple(view.feature_names))
     online = online_store.read([request], entity_df[view.join_keys].to_dict("records"), now=now)

@@ -12,16 +12,25 @@ from feature_platform.errors import MissingColumnError, OfflineStoreError
 from feature_platform.specs import FeatureView
 
 
-def connect_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse, in UTC, that names the fix when it is missing."""
+def require_warehouse(path: Path) -> None:
+    """Raise an error that names the fix when the warehouse file does not exist."""
     if not path.exists():
         raise OfflineStoreError(
             f"The warehouse {path} does not exist: build the source tables first "
             "(`make demo`, or materialize the dbt assets)"
         )
-    con = duckdb.connect(str(path), read_only=True)
+
+
+def use_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make the connection read and show TIMESTAMPTZ values in UTC."""
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def connect_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse, in UTC."""
+    require_warehouse(path)
+    return use_utc(duckdb.connect(str(path), read_only=True))
 
 
 def _select_list(con: duckdb.DuckDBPyConnection, view: FeatureView) -> str:

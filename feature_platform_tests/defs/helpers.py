@@ -49,10 +49,10 @@ def materialize_everything(settings: Settings, end_days: tuple[object, int]) -> 
 def source_rows(settings: Settings, view: FeatureView, start: object, end: object) -> pa.Table:
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
-        return con.execute(
+        return con.sql(
             f"SELECT * FROM {view.source.table} WHERE event_timestamp >= ? AND event_timestamp < ? "
             "ORDER BY ALL",
-            [start, end],
+            params=[start, end],
         ).to_arrow_table()
     finally:
         con.close()

@@ -42,3 +42,18 @@ def test_jobs_and_resources() -> None:
         "user_profile", "online/user_profile", "user_purchase_activity", "online/user_purchase_activity",
     }
     assert set(defs.resources) >= {"feature_platform", "offline_io_manager", "online_io_manager", "dbt"}
+
+
+def test_loading_the_definitions_stays_light() -> None:
+    """great_expectations takes seconds to import and Spark seconds to start: only runs that
+    use them pay for them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, feature_platform.definitions as d; d.defs.resolve_asset_graph(); "
+        "from pyspark.sql import SparkSession; "
+        "print('great_expectations' in sys.modules, SparkSession.getActiveSession())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False None"

@@ -7,7 +7,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from feature_platform.defs.checks import ConsistencyCheckConfig
 from feature_platform.defs.feature_view_assets import offline_key, online_key
+from feature_platform.defs.resources import warehouse_resource
 from feature_platform.defs.sensors import LATE_DATA_SENSOR
 from feature_platform.errors import OnlineStoreUnavailableError
 from feature_platform.feature_repo.views import user_purchase_activity
@@ -47,7 +49,8 @@ def _tick(
 ) -> dg.SensorResult:
     sensor = defs.resolve_sensor_def(LATE_DATA_SENSOR)
     with dg.build_sensor_context(
-        instance=instance, definitions=defs, cursor=cursor, resources={"feature_platform": platform_for(settings)}
+        instance=instance, definitions=defs, cursor=cursor,
+        resources={"feature_platform": platform_for(settings), "warehouse": warehouse_resource(settings)},
     ) as context:
         return sensor.evaluate_tick(context)
 
@@ -222,3 +225,19 @@ def test_cleanup_job_removes_expired_and_gone_entities(platform_settings: Settin
     after = {key["user_id"] for key, *_ in store.iter_entities(VIEW)}
     assert 77_777_777 not in after and len(after) == before - 1
     store.close()
+
+
+def test_weekly_validation_on_the_spark_engine_of_the_dagster_pyspark_resource(
+    platform_settings: Settings, sample_warehouse: SampleWarehouse, spark
+) -> None:  # type: ignore[no-untyped-def]
+    end = sample_warehouse.end
+    defs = definitions_for(platform_settings)
+    run_range(defs, Partitioning.DAILY, Partitioning.DAILY.key_for(end - timedelta(days=3)), Partitioning.DAILY.key_for(end - timedelta(days=1)))
+    job = defs.resolve_job_def("weekly_validation_job")
+    spark_jobs_before = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    ops = {f"online__{v}_online_matches_offline": ConsistencyCheckConfig(engine="spark")
+           for v in ("user_profile", "user_purchase_activity", "user_session_activity")}
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=dg.RunConfig(ops=ops))
+    purchase = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}["online/user_purchase_activity"]
+    assert purchase.passed and purchase.metadata["checked"].value > 0
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > spark_jobs_before  # the join ran on Spark
