@@ -9,20 +9,31 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
+import pyarrow as pa
 
 from feature_platform.defs.feature_view_assets import offline_key
 from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.quality import check_no_future_rows, validate_feature_rows
+from feature_platform.quality.leakage import LeakageReport
+from feature_platform.quality.report import ValidationReport
 from feature_platform.specs import FeatureView
 
 VALIDATION_CHECK = "feature_rows_valid"
 LEAKAGE_CHECK = "no_future_rows"
 
 
-def _partition_rows(context: dg.AssetCheckExecutionContext, view: FeatureView, platform: FeaturePlatformResource):  # type: ignore[no-untyped-def]
+def _partition_rows(
+    context: dg.AssetCheckExecutionContext, view: FeatureView, platform: FeaturePlatformResource
+) -> pa.Table:
     window = context.op_execution_context.partition_time_window
     return platform.offline_store().read(view, window.start, window.end)
+
+
+def _result(report: ValidationReport | LeakageReport) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=report.success, metadata=dagster_metadata(report.to_metadata()), description=report.summary()
+    )
 
 
 def build_quality_checks(
@@ -49,12 +60,11 @@ def _build(
         partitions_def=partitions_def,
         description="great_expectations suite generated from the view's spec; blocks the online publish.",
     )
-    def _validation(context: dg.AssetCheckExecutionContext, feature_platform: FeaturePlatformResource) -> dg.AssetCheckResult:
+    def _validation(
+        context: dg.AssetCheckExecutionContext, feature_platform: FeaturePlatformResource
+    ) -> dg.AssetCheckResult:
         rows = _partition_rows(context, view, feature_platform)
-        report = validate_feature_rows(
-            view, rows, now=datetime.now(UTC), extra_expectations=extra_expectations
-        )
-        return dg.AssetCheckResult(passed=report.success, metadata=dagster_metadata(report.to_metadata()), description=report.summary())
+        return _result(validate_feature_rows(view, rows, now=datetime.now(UTC), extra_expectations=extra_expectations))
 
     @dg.asset_check(
         asset=offline_key(view),
@@ -63,13 +73,14 @@ def _build(
         partitions_def=partitions_def,
         description="Fails when a row's event time is later than its partition's materialization (data from the future).",
     )
-    def _leakage(context: dg.AssetCheckExecutionContext, feature_platform: FeaturePlatformResource) -> dg.AssetCheckResult:
+    def _leakage(
+        context: dg.AssetCheckExecutionContext, feature_platform: FeaturePlatformResource
+    ) -> dg.AssetCheckResult:
         rows = _partition_rows(context, view, feature_platform)
         event = context.instance.get_latest_materialization_event(offline_key(view))
         materialized_at = (
             datetime.fromtimestamp(event.timestamp, tz=UTC) if event else datetime.now(UTC)
         )
-        report = check_no_future_rows(rows, materialized_at)
-        return dg.AssetCheckResult(passed=report.success, metadata=dagster_metadata(report.to_metadata()), description=report.summary())
+        return _result(check_no_future_rows(rows, materialized_at))
 
     return [_validation, _leakage]

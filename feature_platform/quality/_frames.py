@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeAlias
 
 import pandas as pd
@@ -28,15 +28,6 @@ def to_frame(rows: Rows, what: str) -> pd.DataFrame:
     raise SchemaError(
         f"{what}: rows must be a pandas.DataFrame or a pyarrow.Table, got {type(rows).__name__}"
     )
-
-
-def utc(ts: datetime, what: str) -> datetime:
-    """``ts`` in UTC; a naive datetime is read as UTC (as everywhere in the platform)."""
-    if not isinstance(ts, datetime):
-        raise SchemaError(f"{what} must be a datetime, got {type(ts).__name__}")
-    if ts.tzinfo is None:
-        return ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC)
 
 
 def utc_timestamps(column: pd.Series) -> pd.Series | None:

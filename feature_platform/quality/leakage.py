@@ -8,7 +8,8 @@ from datetime import datetime
 import pandas as pd
 
 from feature_platform.errors import MissingColumnError, TimestampError
-from feature_platform.quality._frames import Rows, sample_rows, to_frame, utc, utc_timestamps
+from feature_platform.offline.timestamps import as_utc
+from feature_platform.quality._frames import Rows, sample_rows, to_frame, utc_timestamps
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def check_no_future_rows(
     a pandas DataFrame or a pyarrow Table; naive timestamps are read as UTC. Raises
     MissingColumnError / TimestampError when the column is absent or not a timestamp.
     """
-    cutoff = utc(materialized_at, "materialized_at")
+    cutoff = as_utc(materialized_at, "materialized_at")
     where = "the rows given to the leakage check"
     frame = to_frame(rows, "Leakage check")
     if column not in frame.columns:

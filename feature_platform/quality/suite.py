@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from feature_platform.quality._frames import utc
+from feature_platform.offline.timestamps import as_utc
 from feature_platform.quality._gx import gx_modules
 from feature_platform.specs import FeatureView, ValueType
 
@@ -49,7 +49,7 @@ def build_expectations(
     hand-written GX expectations appended as they are.
     """
     _, gxe = gx_modules()
-    cutoff = utc(now, "now") if now is not None else datetime.now(UTC)
+    cutoff = as_utc(now, "now") if now is not None else datetime.now(UTC)
     keys = view.join_keys
     expectations: list[Any] = [
         gxe.ExpectColumnToExist(column=field.name) for field in view.arrow_schema

@@ -9,13 +9,13 @@ from typing import Any
 
 import pandas as pd
 
+from feature_platform.offline.timestamps import as_utc
 from feature_platform.quality._frames import (
     SAMPLE_SIZE,
     Rows,
     json_value,
     sample_rows,
     to_frame,
-    utc,
     utc_timestamps,
 )
 from feature_platform.quality._gx import ephemeral_context, gx_modules
@@ -48,7 +48,7 @@ def validate_feature_rows(
     unsuccessful; nothing is raised for bad data.
     """
     frame: pd.DataFrame = to_frame(rows, f"Rows of feature view {view.name!r}")
-    cutoff = utc(now, "now")
+    cutoff = as_utc(now, "now")
     outcomes = _check_timestamp_types(frame, view)
     expectations = build_expectations(view, extra_expectations, now=cutoff)
     outcomes += _run_gx(view, frame, expectations)
