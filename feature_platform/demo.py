@@ -112,11 +112,14 @@ def run_demo(
         }
     )
     historical = store.get_historical_features(entity_df, DEMO_SERVICE)
-    online = store.get_online_features([{"user_id": u} for u in user_ids], DEMO_SERVICE).to_df()
+    response = store.get_online_features([{"user_id": u} for u in user_ids], DEMO_SERVICE)
+    online = response.to_df()
     store.close()
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
+    statuses = online[[c for c in online.columns if c.endswith("__status")]].stack().value_counts()
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
         say(f"\nPoint-in-time training frame ({DEMO_SERVICE}):\n{historical}")
-        say(f"\nOnline read ({DEMO_SERVICE}):\n{online}")
+        say(f"\nOnline read ({DEMO_SERVICE}):\n{response.to_df(include_metadata=False)}")
+        say("Statuses: " + ", ".join(f"{status} {count}" for status, count in statuses.items()))
     say(f"\nDagster instance: {home} (run `make dev` to see the runs and lineage)")
     return DemoResult(settings, end, historical, online, list(user_ids))
 
