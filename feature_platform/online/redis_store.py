@@ -615,18 +615,20 @@ def _latest_per_entity(table: pa.Table, view: FeatureView) -> pa.Table:
     if table.num_rows <= 1:
         return table
     keys = view.join_keys
+    # Sort and compare only the key and time columns; the wide feature columns are taken
+    # once, for the chosen rows (a backfill reduces millions of rows to a few thousand).
     order = pc.sort_indices(
-        table,
+        table.select([*keys, "__e", "__c"]),
         sort_keys=[*((k, "ascending") for k in keys), ("__e", "descending"), ("__c", "descending")],
     )
-    ordered = table.take(order)
-    first = np.zeros(ordered.num_rows, dtype=bool)
+    ordered_keys = table.select(keys).take(order)
+    first = np.zeros(ordered_keys.num_rows, dtype=bool)
     first[0] = True
     for key in keys:
-        column = ordered.column(key).combine_chunks()
+        column = ordered_keys.column(key).combine_chunks()
         changed = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
         first[1:] |= changed.to_numpy(zero_copy_only=False)
-    return ordered.filter(pa.array(first))
+    return table.take(order.filter(pa.array(first)))
 
 
 def _encode_rows(table: pa.Table, view: FeatureView) -> list[bytes]:
