@@ -1,21 +1,21 @@
 """Load test of the HTTP feature server on loopback: throughput and latency percentiles.
 
 Starts a private redis-server, publishes the repo's demo views for 10k users, starts the
-feature server (``run_server``, with the L1 cache) in a subprocess, then keeps a bounded
-number of requests in flight (``--concurrency``) for ``--requests`` requests of the
-``churn_model_v1`` feature service (1 entity per request, random users), and prints
-throughput and latency percentiles per concurrency level. Client and server share this
-machine's cores, so the numbers are a floor for a dedicated server.
+feature server (``run_server``, with the L1 cache) in a subprocess, then drives it with
+``wrk`` (Debian package ``wrk``; a C client, so the load generator is not the bottleneck
+the way a Python client is): a bounded number of connections (``--concurrency``) for a
+bounded time (``--seconds``) per level, requests of the ``churn_model_v1`` feature service
+for one random user each, and prints throughput and latency percentiles per level. Client,
+server and Redis share this machine's 2 cores, so the numbers are a floor for a dedicated
+server.
 
-Run: ``.venv/bin/python benchmarks/load_test_server.py [--requests 4000]``
+Run: ``.venv/bin/python benchmarks/load_test_server.py [--seconds 10]``
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -54,30 +54,45 @@ def publish(url: str) -> None:
     store.close()
 
 
-async def load(url: str, total: int, concurrency: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    failures = 0
-    queue = iter(range(total))
-    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=concurrency)) as client:
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+math.randomseed(7)
+request = function()
+  local body = '{"entities": {"user_id": [' .. math.random(0, %d) .. ']}, "feature_service": "churn_model_v1"}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
-        async def worker() -> None:
-            nonlocal failures
-            for _ in queue:
-                body = {"entities": {"user_id": [random.randrange(N_USERS)]}, "feature_service": "churn_model_v1"}
-                started = time.perf_counter()
-                response = await client.post("/get-online-features", json=body)
-                latencies.append(time.perf_counter() - started)
-                failures += response.status_code != 200
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies, failures
+def _ms(text: str) -> float:
+    number = text.rstrip("usm")
+    return float(number) * _UNITS[text[len(number):]]
+
+
+def run_wrk(url: str, concurrency: int, seconds: int, script: str) -> dict[str, float]:
+    """One wrk run (one client thread, ``concurrency`` connections): req/s and percentiles."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", script, f"{url}/get-online-features"],
+        capture_output=True, text=True, check=True,
+    )
+    result: dict[str, float] = {"errors": 0.0}
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
+            result[parts[0]] = _ms(parts[1])
+        elif "Non-2xx" in line or line.strip().startswith("Socket errors"):
+            result["errors"] += sum(float(p.rstrip(",")) for p in parts if p.rstrip(",").isdigit())
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each level")
     args = parser.parse_args()
     redis_server = start_redis()
     port = free_port()
@@ -102,14 +117,17 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("the feature server did not start")
             time.sleep(0.1)
-        asyncio.run(load(url, 300, 4))  # warm-up
-        print(f"feature server load test: POST /get-online-features, service churn_model_v1 "
-              f"(3 views, 10 features), 1 entity/request, {args.requests} requests per level")
-        print(f"{'concurrency':>11}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        script = os.path.join(tempfile.mkdtemp(), "post.lua")
+        with open(script, "w") as handle:
+            handle.write(WRK_SCRIPT % (N_USERS - 1))
+        run_wrk(url, 4, 2, script)  # warm-up
+        print(f"feature server load test (wrk, 1 client thread): POST /get-online-features, service "
+              f"churn_model_v1 (3 views, 10 features), 1 random entity of {N_USERS:,}/request, "
+              f"{args.seconds} s per level")
+        print(f"{'concurrency':>11}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}")
         for concurrency in args.concurrency:
-            seconds, latencies, failures = asyncio.run(load(url, args.requests, concurrency))
-            p50, p95, p99 = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
-            print(f"{concurrency:>11}{args.requests / seconds:>10,.0f}{p50:>9.2f}{p95:>9.2f}{p99:>9.2f}{failures:>8}")
+            r = run_wrk(url, concurrency, args.seconds, script)
+            print(f"{concurrency:>11}{r['rps']:>10,.0f}{r['50%']:>9.2f}{r['90%']:>9.2f}{r['99%']:>9.2f}{r['errors']:>8.0f}")
     finally:
         if server is not None:
             server.terminate()
