@@ -34,7 +34,7 @@ def source_key(view: FeatureView) -> dg.AssetKey:
 
 
 def _column_schema(view: FeatureView) -> dg.TableSchema:
-    columns = [dg.TableColumn(k, t.value, description="join key") for k, t in view.entity.join_keys.items()]
+    columns = [dg.TableColumn(k, t.value, description="join key") for k, t in view.join_key_types.items()]
     columns.append(dg.TableColumn("event_timestamp", "timestamp", description="when the fact happened"))
     columns.append(dg.TableColumn("created_timestamp", "timestamp", description="when the platform learned it"))
     columns += [dg.TableColumn(f.name, f.dtype.value, description=f.description) for f in view.features]
@@ -44,7 +44,7 @@ def _column_schema(view: FeatureView) -> dg.TableSchema:
 def _view_metadata(view: FeatureView) -> dict[str, object]:
     return {
         "feature_view": view.name,
-        "entity": view.entity.name,
+        "entity": view.entity_name,
         "join_keys": ", ".join(view.join_keys),
         "ttl": str(view.ttl) if view.ttl is not None else "none",
         "freshness_tier": view.tier.value,
@@ -105,7 +105,7 @@ def _build(
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key=ONLINE_IO_MANAGER,
         group_name="online_store",
-        description=f"Latest values of {view.name} per {view.entity.name}, served from Redis.",
+        description=f"Latest values of {view.name} per {view.entity_name}, served from Redis.",
         owners=_owners(view),
         tags=view.tags,
         kinds={"redis"},

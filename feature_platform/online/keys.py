@@ -88,7 +88,7 @@ def entity_key_values(
 ) -> list[object]:
     """The checked join-key values of ``view`` from one entity row, in key order."""
     values = []
-    for name, dtype in view.entity.join_keys.items():
+    for name, dtype in view.join_key_types.items():
         try:
             raw = row[name]
         except KeyError:

@@ -309,7 +309,7 @@ class RedisOnlineStore(OnlineStore):
         """Join-key names, checked key values per row, and the Redis keys per request."""
         join_keys: dict[str, ValueType] = {}
         for request in requests:
-            for name, dtype in request.view.entity.join_keys.items():
+            for name, dtype in request.view.join_key_types.items():
                 known = join_keys.setdefault(name, dtype)
                 if known is not dtype:
                     raise SchemaError(
@@ -565,7 +565,7 @@ def _as_arrow(table: pa.Table | pd.DataFrame, view: FeatureView) -> pa.Table:
         if name not in table.column_names:
             raise MissingColumnError(name, where, "add the column (every feature is required)")
     columns: dict[str, pa.ChunkedArray] = {}
-    for name, dtype in view.entity.join_keys.items():
+    for name, dtype in view.join_key_types.items():
         column = table.column(name)
         if column.null_count:
             raise SchemaError(f"Join key {name!r} has {column.null_count} null values in {where}")

@@ -74,7 +74,7 @@ def build_expectations(
                     column=feature.name, value_set=list(feature.allowed_values)
                 )
             )
-    typed = [*view.entity.join_keys.items(), *((f.name, f.dtype) for f in view.features)]
+    typed = [*view.join_key_types.items(), *((f.name, f.dtype) for f in view.features)]
     for column, dtype in typed:
         if dtype in _PANDAS_TYPES:
             expectations.append(

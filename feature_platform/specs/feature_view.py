@@ -57,15 +57,17 @@ class Feature:
 
 @dataclass(frozen=True)
 class FeatureView:
-    """A date-partitioned group of features of one entity, materialized offline and online.
+    """A date-partitioned group of features of one or more entities, materialized offline
+    and online.
 
-    Rows of the view have the entity's join keys, ``event_timestamp``, ``created_timestamp``
-    and the features. ``ttl`` bounds how old a value may be and still be served (``None``:
+    ``entity`` is an Entity, or a sequence of them for a view keyed by several (a user and
+    an item, say): the join keys are then every entity's keys, in order. Rows of the view
+    have the join keys, ``event_timestamp``, ``created_timestamp`` and the features. ``ttl`` bounds how old a value may be and still be served (``None``:
     no limit). ``tier`` is the freshness SLA; ``partitioning`` how the offline table is cut.
     """
 
     name: str
-    entity: Entity
+    entity: Entity | Sequence[Entity]
     features: Sequence[Feature]
     source: TableSource
     ttl: timedelta | None = None
@@ -75,11 +77,26 @@ class FeatureView:
     owner: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     online: bool = True
+    _entities: tuple[Entity, ...] = field(init=False, repr=False, compare=False)
+    _join_key_types: dict[str, ValueType] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "Feature view name")
-        if not isinstance(self.entity, Entity):
-            raise SpecError(f"Feature view {self.name!r}: entity must be an Entity, got {self.entity!r}")
+        entities = (self.entity,) if isinstance(self.entity, Entity) else tuple(self.entity)
+        if not entities or not all(isinstance(e, Entity) for e in entities):
+            raise SpecError(
+                f"Feature view {self.name!r}: entity must be an Entity or a non-empty list of them, "
+                f"got {self.entity!r}"
+            )
+        keys: dict[str, ValueType] = {}
+        for entity in entities:
+            for key, dtype in entity.join_keys.items():
+                if key in keys:
+                    raise SpecError(f"Feature view {self.name!r}: join key {key!r} appears in two entities")
+                keys[key] = dtype
+        object.__setattr__(self, "entity", entities[0] if len(entities) == 1 else entities)
+        object.__setattr__(self, "_entities", entities)
+        object.__setattr__(self, "_join_key_types", keys)
         if not isinstance(self.source, TableSource):
             raise SpecError(f"Feature view {self.name!r}: source must be a TableSource, got {self.source!r}")
         if not self.features:
@@ -91,7 +108,7 @@ class FeatureView:
                 raise SpecError(f"Feature view {self.name!r}: {feature!r} is not a Feature")
             if feature.name in seen:
                 raise SpecError(f"Feature view {self.name!r}: duplicate feature name {feature.name!r}")
-            if feature.name in self.entity.join_keys:
+            if feature.name in keys:
                 raise SpecError(
                     f"Feature view {self.name!r}: feature {feature.name!r} has the name of a join key"
                 )
@@ -102,9 +119,24 @@ class FeatureView:
         object.__setattr__(self, "tags", dict(self.tags))
 
     @property
+    def entities(self) -> tuple[Entity, ...]:
+        """The view's entities, in order."""
+        return self._entities
+
+    @property
+    def entity_name(self) -> str:
+        """The entity's name, or the names joined by ``x`` for a view of several."""
+        return " x ".join(e.name for e in self.entities)
+
+    @property
+    def join_key_types(self) -> dict[str, ValueType]:
+        """Every join key column with its type, in order."""
+        return dict(self._join_key_types)
+
+    @property
     def join_keys(self) -> list[str]:
-        """The join key columns of the view's entity, in order."""
-        return self.entity.key_names
+        """The join key columns of the view, in order."""
+        return list(self._join_key_types)
 
     @property
     def feature_names(self) -> list[str]:
@@ -124,7 +156,7 @@ class FeatureView:
     def arrow_schema(self) -> pa.Schema:
         """The schema of the view's offline rows: keys, timestamps, then features."""
         ts = ValueType.TIMESTAMP.arrow_type
-        fields = [pa.field(k, t.arrow_type) for k, t in self.entity.join_keys.items()]
+        fields = [pa.field(k, t.arrow_type) for k, t in self.join_key_types.items()]
         fields += [pa.field("event_timestamp", ts), pa.field("created_timestamp", ts)]
         fields += [pa.field(f.name, f.dtype.arrow_type) for f in self.features]
         return pa.schema(fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -210,7 +211,7 @@ def test_join_never_opens_partitions_outside_its_window(store: OfflineStore) -> 
     # Corrupt a partition after the last entity time: the join must not read it.
     store.write_partitions(VIEW, day(28), day(30), rows([day(29, 1)], value=9))
     store.partition_path(VIEW, day(29)).write_bytes(b"not parquet")
-    short = VIEW.__class__(**{**VIEW.__dict__, "ttl": timedelta(days=2)})
+    short = dataclasses.replace(VIEW, ttl=timedelta(days=2))
     # With a 2-day ttl the window is [Jan 24, Jan 27]: corrupt an older partition too.
     store.partition_path(VIEW, day(10)).write_bytes(b"not parquet")
     result = point_in_time_join(entity, [store.feature_table(short, ["purchases_7d"])])

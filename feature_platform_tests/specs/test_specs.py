@@ -139,3 +139,15 @@ def test_load_registry_reference() -> None:
         load_registry("feature_platform.feature_repo")
     with pytest.raises(SpecError, match="Cannot load registry"):
         load_registry("feature_platform.nope:x")
+
+
+def test_a_view_of_several_entities_joins_on_all_their_keys() -> None:
+    item = Entity("item", {"item_id": ValueType.STRING})
+    v = view(entity=[user, item])
+    assert v.join_keys == ["user_id", "item_id"] and v.entity_name == "user x item"
+    assert v.arrow_schema.names[:2] == ["user_id", "item_id"]
+    assert v.join_key_types["item_id"] is ValueType.STRING
+    with pytest.raises(SpecError, match="join key 'user_id' appears in two entities"):
+        view(entity=[user, Entity("buyer", {"user_id": ValueType.INT64})])
+    with pytest.raises(SpecError, match="non-empty list"):
+        view(entity=[])
