@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Spark binds to loopback only; the benchmark needs no network.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 from benchmarks._pit_data import TTL, ensure_data, views
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import OnlineStoreError
+from feature_platform.online import latest_per_entity
 from feature_platform.specs import FeatureView
 
 
@@ -67,22 +68,24 @@ class RedisOnlineStoreIOManager(dg.ConfigurableIOManager):
         start, end = _window(context)
         store = self.platform.online_store()
         chunk = self.platform.online_write_chunk_rows
-        totals = dict.fromkeys(("rows_in", "entities", "written", "skipped_not_newer", "skipped_expired"), 0)
+        # A backfill's many partitions hold many rows per entity: publish each entity's
+        # newest row once, in chunks, so progress shows in the run log.
+        latest = latest_per_entity(obj, view.join_keys)
+        totals = dict.fromkeys(("entities", "written", "skipped_not_newer", "skipped_expired"), 0)
         started = time.monotonic()
-        # Large backfills go in chunks so progress shows in the run log; an entity split
-        # across two chunks is still right, because each write is a compare-and-set.
-        for offset in range(0, max(obj.num_rows, 1), chunk):
-            result = store.write(view, obj.slice(offset, chunk))
+        for offset in range(0, max(latest.num_rows, 1), chunk):
+            result = store.write(view, latest.slice(offset, chunk))
             for name in totals:
                 totals[name] += getattr(result, name)
-            done = min(offset + chunk, obj.num_rows)
+            done = min(offset + chunk, latest.num_rows)
             context.log.info(
-                f"{view.name} [{start.isoformat()}, {end.isoformat()}): {done}/{obj.num_rows} rows, "
-                f"{totals['written']} entities written, {totals['skipped_not_newer']} kept a newer value, "
+                f"{view.name} [{start.isoformat()}, {end.isoformat()}): {done}/{latest.num_rows} entities, "
+                f"{totals['written']} written, {totals['skipped_not_newer']} kept a newer value, "
                 f"{totals['skipped_expired']} already expired ({done / max(time.monotonic() - started, 1e-9):,.0f} rows/s)"
             )
         context.add_output_metadata(
             {
+                "rows_in": obj.num_rows,
                 **totals,
                 "tenant": self.platform.settings.tenant,
                 "window_start": start.isoformat(),

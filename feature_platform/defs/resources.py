@@ -105,6 +105,8 @@ def spark_resource() -> LazyPySparkResource:
     return LazyPySparkResource(
         spark_config={
             "spark.master": "local[*]",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.enabled": "false",
         }

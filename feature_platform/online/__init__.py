@@ -8,6 +8,7 @@ Public API: :class:`OnlineStore` (the interface), :class:`RedisOnlineStore`,
 
 from feature_platform.online.cache import CacheStats, HotKey, HotKeyTracker, L1Cache
 from feature_platform.online.connection import OnlineStorePermissionError, redact_url
+from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.redis_store import RedisOnlineStore
 from feature_platform.online.response import EntityResult, FeatureValue, OnlineResponse
 from feature_platform.online.results import CleanupResult, WriteResult
@@ -38,6 +39,7 @@ __all__ = [
     "TenantRouting",
     "TenantTarget",
     "WriteResult",
+    "latest_per_entity",
     "redact_url",
     "tenant_acl_rules",
 ]

@@ -36,9 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import hiredis
 import msgpack
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 
 from feature_platform.errors import (
@@ -57,6 +55,7 @@ from feature_platform.online.keys import (
     entity_key_values,
     view_prefix,
 )
+from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.response import (
     OnlineResponse,
     StoredRow,
@@ -355,7 +354,7 @@ class RedisOnlineStore(OnlineStore):
         now_micros = clock_micros if now is None else datetime_to_micros(now)
         arrow = _as_arrow(table, view)
         rows_in = arrow.num_rows
-        latest = _latest_per_entity(arrow, view)
+        latest = latest_per_entity(arrow, view.join_keys, event_column="__e", created_column="__c")
         entities = latest.num_rows
         events = latest.column("__e").to_numpy()
         if view.ttl is not None:
@@ -608,27 +607,6 @@ def _timestamp_micros(column: pa.ChunkedArray, name: str, where: str) -> pa.Chun
     if column.null_count:
         raise TimestampError(f"Column {name!r} in {where} has {column.null_count} null values")
     return column.cast(pa.timestamp("us", tz=column.type.tz), safe=False).cast(pa.int64())
-
-
-def _latest_per_entity(table: pa.Table, view: FeatureView) -> pa.Table:
-    """One row per entity: the one with the largest (event, created) pair."""
-    if table.num_rows <= 1:
-        return table
-    keys = view.join_keys
-    # Sort and compare only the key and time columns; the wide feature columns are taken
-    # once, for the chosen rows (a backfill reduces millions of rows to a few thousand).
-    order = pc.sort_indices(
-        table.select([*keys, "__e", "__c"]),
-        sort_keys=[*((k, "ascending") for k in keys), ("__e", "descending"), ("__c", "descending")],
-    )
-    ordered_keys = table.select(keys).take(order)
-    first = np.zeros(ordered_keys.num_rows, dtype=bool)
-    first[0] = True
-    for key in keys:
-        column = ordered_keys.column(key).combine_chunks()
-        changed = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
-        first[1:] |= changed.to_numpy(zero_copy_only=False)
-    return table.take(order.filter(pa.array(first)))
 
 
 def _encode_rows(table: pa.Table, view: FeatureView) -> list[bytes]:
