@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 class FeaturePlatformResource(dg.ConfigurableResource):
     """Where the platform's data lives and which Redis it publishes to.
 
-    A field left unset takes its value from the environment when a run starts
-    (``FEATURE_PLATFORM_HOME``, ``REDIS_URL``, ``FEATURE_PLATFORM_TENANT``), never when the
-    definitions load. ``online_write_rate_limit`` (rows/s) keeps a backfill from starving
+    A field left unset takes its value from the environment of the process that loads
+    the definitions (``FEATURE_PLATFORM_HOME``, ``REDIS_URL``, ``FEATURE_PLATFORM_TENANT``,
+    ``FEATURE_PLATFORM_REGISTRY``); nothing is read when the module is imported. ``online_write_rate_limit`` (rows/s) keeps a backfill from starving
     online reads; ``online_write_chunk_rows`` is how often a publish logs its progress.
     """
 
