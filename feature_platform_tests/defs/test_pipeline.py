@@ -21,7 +21,7 @@ from feature_platform.online import FeatureStatus, RedisOnlineStore
 from feature_platform.sample_data import land_batch
 from feature_platform.settings import Settings
 from feature_platform.specs import Partitioning, ViewRequest
-from feature_platform_tests.defs.helpers import definitions_for, platform_for, run_range
+from feature_platform_tests.defs.helpers import definitions_for, platform_for, redis_dump, run_range
 from feature_platform_tests.redis_server import RedisServer
 from feature_platform_tests.sample_platform import SampleWarehouse, dbt_build
 
@@ -241,3 +241,28 @@ def test_weekly_validation_on_the_spark_engine_of_the_dagster_pyspark_resource(
     purchase = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}["online/user_purchase_activity"]
     assert purchase.passed and purchase.metadata["checked"].value > 0
     assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > spark_jobs_before  # the join ran on Spark
+
+
+def test_hourly_incremental_job_publishes_and_records_its_checkpoint(
+    platform_settings: Settings, sample_warehouse: SampleWarehouse
+) -> None:
+    defs = definitions_for(platform_settings)
+    job = defs.resolve_job_def("hourly_incremental_job")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    observations = {
+        o.asset_key.to_user_string(): o
+        for o in (e.event_specific_data.asset_observation for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION")
+    }
+    assert set(observations) == {"online/user_profile", "online/user_purchase_activity", "online/user_session_activity"}
+    checkpoints = CheckpointStore(platform_settings.data_dir / "checkpoints")
+    con = connect_warehouse(platform_settings.warehouse_path)
+    newest = con.execute("SELECT max(created_timestamp) FROM fv_user_profile").fetchone()[0]
+    con.close()
+    assert checkpoints.get("user_profile") == newest
+    assert observations["online/user_profile"].metadata["checkpoint"].value == str(newest)
+    assert observations["online/user_profile"].metadata["written"].value == len(sample_warehouse.summary.user_ids)
+    online = redis_dump(platform_settings.redis_url)
+    assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
+    assert redis_dump(platform_settings.redis_url) == online  # a second run changes nothing
+    assert checkpoints.get("user_profile") == newest
