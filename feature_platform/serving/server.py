@@ -51,8 +51,7 @@ from feature_platform.serving.metrics import ServerMetrics
 from feature_platform.serving.rate_limit import TenantRateLimiter
 from feature_platform.serving.requests import BadRequestError, parse_request
 from feature_platform.settings import Settings
-from feature_platform.specs import Registry
-from feature_platform.specs._validation import check_identifier
+from feature_platform.specs import Registry, load_registry
 
 logger = logging.getLogger(__name__)
 
@@ -209,9 +208,7 @@ def serve(
 
 
 def run_server(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """``feature_platform serve``: the repo's features from ``settings.redis_url`` / tenant."""
-    from feature_platform.feature_repo import default_registry
-
-    check_identifier(settings.tenant, "Tenant")
+    """``feature_platform serve``: the settings' feature registry, served from
+    ``settings.redis_url`` for ``settings.tenant``, with the L1 cache."""
     store = RedisOnlineStore(settings.redis_url, settings.tenant, cache=L1Cache())
-    serve(host, port, registry=default_registry(), online_store=store)
+    serve(host, port, registry=load_registry(settings.registry), online_store=store)
