@@ -101,7 +101,3 @@ class OnlineStoreError(FeaturePlatformError):
 
 class OnlineStoreUnavailableError(TransientError):
     """The online store (Redis) cannot be reached."""
-
-
-class ValidationFailedError(TerminalError):
-    """Feature data failed its validation suite and was not published."""

@@ -1,7 +1,8 @@
 """Where the platform keeps its data and which services it talks to.
 
-The environment is read here and nowhere else, and only when :func:`load_settings` is
-called, never at import time.
+:func:`load_settings` reads the platform's environment variables when it is called, never
+at import time. (Dagster's ``DAGSTER_HOME`` and the on-call webhook variables are read by
+the Dagster layer that uses them.)
 """
 
 from __future__ import annotations

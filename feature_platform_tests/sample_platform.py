@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feature_platform.defs.dbt_assets import dbt_executable
@@ -17,6 +17,13 @@ from feature_platform.settings import Settings
 
 def today_midnight() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def sample_end() -> datetime:
+    """The midnight (UTC) at least two hours ago: the sample's newest events are then 2 to 26
+    hours old whenever the tests run, so freshness expectations (a 15-minute view is late, a
+    daily one is not) and 1-day ttls hold at any time of day."""
+    return (datetime.now(UTC) - timedelta(hours=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ def dbt_build(settings: Settings, workdir: Path) -> None:
 
 def build_sample_warehouse(data_dir: Path, *, days: int = 3, n_users: int = 40) -> SampleWarehouse:
     settings = Settings(data_dir=data_dir)
-    end = today_midnight()
+    end = sample_end()
     summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
     dbt_build(settings, data_dir / "dbt")
     return SampleWarehouse(settings.data_dir, end, days, summary)

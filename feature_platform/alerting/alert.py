@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from feature_platform.errors import ConfigError
 from feature_platform.monitoring import AlertLevel, StalenessReport
@@ -56,7 +56,8 @@ class Alert:
             return observation
         if isinstance(observation, tuple) and len(observation) == 3:
             view, level, details = observation
-            return cls(view=str(view), level=AlertLevel.parse(level), details=dict(details))
+            # __post_init__ parses a level name and turns a bad one into a ConfigError.
+            return cls(view=str(view), level=cast(AlertLevel, level), details=dict(details))
         raise ConfigError(
             f"Alert observation {observation!r} must be an Alert or a (view, level, details) tuple"
         )

@@ -49,9 +49,11 @@ class PrefixedDbtTranslator(DagsterDbtTranslator):
     """Keys dbt nodes ``dbt/<name>`` so a model never shadows a Python asset of the same name."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        """dagster-dbt's key with the ``dbt`` prefix."""
         return super().get_asset_key(dbt_resource_props).with_prefix(DBT_KEY_PREFIX)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """Every dbt node in the ``dbt`` group."""
         return "dbt"
 
 

@@ -34,6 +34,7 @@ class OfflineStoreIOManager(dg.ConfigurableIOManager):
     platform: FeaturePlatformResource
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
+        """Replace every partition of the run's window with the rows of ``obj``."""
         view = _view_for(context, self.platform)
         start, end = _window(context)
         writes = self.platform.offline_store().write_partitions(view, start, end, obj)
@@ -48,6 +49,7 @@ class OfflineStoreIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
+        """The offline rows of the upstream partitions' window."""
         view = _view_for(context, self.platform)
         start, end = _window(context)
         table: pa.Table = self.platform.offline_store().read(view, start, end)
@@ -64,6 +66,7 @@ class RedisOnlineStoreIOManager(dg.ConfigurableIOManager):
     platform: FeaturePlatformResource
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
+        """Publish each entity's newest row of ``obj`` to Redis with compare-and-set."""
         view = _view_for(context, self.platform)
         start, end = _window(context)
         store = self.platform.online_store()
@@ -94,6 +97,7 @@ class RedisOnlineStoreIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
+        """Refuse: online values are served by the SDK, not passed between assets."""
         raise OnlineStoreError(
             f"Asset {context.asset_key.to_user_string()} lives in the online store and is not "
             "an input for other assets; read it with FeatureStore.get_online_features, or "

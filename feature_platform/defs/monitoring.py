@@ -61,9 +61,11 @@ def materialization_status(instance: dg.DagsterInstance, view: FeatureView) -> t
     job that targeted the view has failed since."""
     event = instance.get_latest_materialization_event(online_key(view))
     last = datetime.fromtimestamp(event.timestamp, tz=UTC) if event else None
+    # Newest first; a failure older than the last success no longer matters, so look back
+    # far enough that failures of other views sharing the job cannot hide this view's.
     failures = instance.get_run_records(
         dg.RunsFilter(job_name=materialize_job_name(view.partitioning), statuses=[dg.DagsterRunStatus.FAILURE]),
-        limit=5,
+        limit=100,
     )
     keys = {offline_key(view), online_key(view)}
     for record in failures:

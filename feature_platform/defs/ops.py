@@ -97,9 +97,11 @@ def cleanup_online_op(
 
 @dg.job(name=INCREMENTAL_JOB, description="Publish rows that arrived since the last checkpoint to Redis.")
 def hourly_incremental_job() -> None:
+    """The incremental publish of every online view."""
     publish_incremental_op()
 
 
 @dg.job(name=CLEANUP_JOB, description="Active cleanup of the online store: expired and gone entities.")
 def online_cleanup_job() -> None:
+    """The active cleanup of every online view."""
     cleanup_online_op()

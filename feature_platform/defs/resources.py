@@ -82,6 +82,7 @@ class FeaturePlatformResource(dg.ConfigurableResource):
         return self._online
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close the Redis connections the run opened."""
         if self._online is not None:
             self._online.close()
             self._online = None

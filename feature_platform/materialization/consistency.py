@@ -41,11 +41,6 @@ class ConsistencyReport:
         """``count`` as a share of the entities checked."""
         return count / self.checked if self.checked else 0.0
 
-    @property
-    def disagreement_rate(self) -> float:
-        """Share of checked entities that disagree in any way."""
-        return self.rate(self.mismatched + self.missing + self.extra)
-
     def passes(self, max_rate: float = DEFAULT_MAX_MISMATCH_RATE) -> bool:
         """Whether every kind of disagreement stays within ``max_rate``."""
         return all(self.rate(n) <= max_rate for n in (self.mismatched, self.missing, self.extra))

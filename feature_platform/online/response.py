@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from feature_platform.errors import FeatureNameCollisionError
@@ -268,9 +268,9 @@ class OnlineResponse:
 
         return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
 
-    @property
+    @cached_property
     def entities(self) -> list[EntityResult]:
-        """Per entity row, its join keys and each feature's :class:`FeatureValue`."""
+        """Per entity row, its join keys and each feature's :class:`FeatureValue` (built once)."""
         columns = [(name, *self._column(index, feature)) for name, index, feature in self._columns]
         results = []
         for row_index, key_row in enumerate(self._key_rows):

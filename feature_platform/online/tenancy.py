@@ -116,10 +116,15 @@ def tenant_acl_rules(tenant: str, password: str) -> list[str]:
     """The ``ACL SETUSER <tenant>`` rules that confine a tenant's user to its key prefix.
 
     Allows reads, writes, the store's Lua scripts and connection commands on keys
-    ``fs:{tenant}:*``; no dangerous commands (FLUSHALL, KEYS, CONFIG, DEBUG...), no pub/sub.
+    ``fs:{tenant}:*``; no dangerous commands (FLUSHALL, KEYS, CONFIG, DEBUG...), none that
+    reach across tenants (RANDOMKEY, DBSIZE, flushing or replacing server-wide scripts and
+    functions), no pub/sub. SCAN stays: the store iterates its own prefix with it, and ACLs
+    cannot filter the names it returns.
     """
     check_identifier(tenant, "Tenant")
     return [
         "reset", "on", f">{password}", f"~{tenant_pattern(tenant)}", "resetchannels",
         "-@all", "+@read", "+@write", "+@scripting", "+@connection", "-@dangerous",
+        "-randomkey", "-dbsize", "-script|flush", "-function|flush", "-function|delete",
+        "-function|load", "-function|restore",
     ]

@@ -34,11 +34,6 @@ _EPOCH = date(1970, 1, 1)
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
-def partition_dir(landing_dir: Path, table: str, ingest_date: date) -> Path:
-    """The folder of ``table``'s files ingested on ``ingest_date``."""
-    return Path(landing_dir) / table / f"{INGEST_DATE_PARTITION}={ingest_date.isoformat()}"
-
-
 def conform_to_raw_schema(table: str, rows: pa.Table | pd.DataFrame) -> pa.Table:
     """``rows`` as an Arrow table with exactly the raw schema of ``table``.
 

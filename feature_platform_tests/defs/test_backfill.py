@@ -9,7 +9,7 @@ import pytest
 from feature_platform.defs import build_definitions
 from feature_platform.defs.backfill import run_backfill
 from feature_platform.defs.resources import FeaturePlatformResource
-from feature_platform.feature_repo.views import user_purchase_activity, user_session_activity
+from feature_platform.feature_repo.views import user_purchase_activity
 from feature_platform.materialization import connect_warehouse
 from feature_platform.materialization.backfill import (
     missing_ranges,
@@ -68,25 +68,25 @@ def test_online_publish_logs_progress_and_keeps_to_the_rate_limit(
     defs = build_definitions(platform, include_dbt=False)
     end = sample_warehouse.end
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("hourly_feature_views_job").execute_in_process(
+    result = defs.resolve_job_def("daily_feature_views_job").execute_in_process(
         instance=instance,
-        tags={"dagster/asset_partition_range_start": Partitioning.HOURLY.key_for(end - timedelta(hours=24)),
-              "dagster/asset_partition_range_end": Partitioning.HOURLY.key_for(end - timedelta(hours=1))},
+        asset_selection=[dg.AssetKey(VIEW.name), dg.AssetKey(["online", VIEW.name])],
+        tags={"dagster/asset_partition_range_start": Partitioning.DAILY.key_for(end - timedelta(days=3)),
+              "dagster/asset_partition_range_end": Partitioning.DAILY.key_for(end - timedelta(days=1))},
     )
     assert result.success
-    rows = OfflineStore(platform_settings.offline_dir).read(user_session_activity, end - timedelta(hours=24), end)
+    rows = OfflineStore(platform_settings.offline_dir).read(VIEW, end - timedelta(days=3), end)
     entities = len(set(rows["user_id"].to_pylist()))
-    assert rows.num_rows > 200 and entities > 20
-    progress = [
-        e.user_message for e in instance.all_logs(result.run_id)
-        if e.step_key == "online__user_session_activity" and "rows/s" in e.user_message
-    ]
+    assert rows.num_rows > 2 * entities > 40  # several rows per entity: the publish reduces them
+    step_key = f"online__{VIEW.name}"
+    progress = [e.user_message for e in instance.all_logs(result.run_id) if e.step_key == step_key and "rows/s" in e.user_message]
     assert len(progress) == -(-entities // 10)  # each entity's newest row once, 10 per chunk
     assert f"): {entities}/{entities} entities," in progress[-1]
-    materialization = result.asset_materializations_for_node("online__user_session_activity")[0]
+    materialization = result.asset_materializations_for_node(step_key)[0]
+    assert materialization.metadata["rows_in"].value == rows.num_rows
     written = materialization.metadata["written"].value
-    step = [e.timestamp for e in instance.all_logs(result.run_id) if e.step_key == "online__user_session_activity"]
-    assert written > 10 and max(step) - min(step) >= written / 10.0 * 0.9  # the limit held the writes back
+    step = [e.timestamp for e in instance.all_logs(result.run_id) if e.step_key == step_key]
+    assert written == entities and max(step) - min(step) >= written / 10.0 * 0.9  # the limit held the writes back
 
 
 @pytest.mark.slow

@@ -80,16 +80,20 @@ def test_staleness_checks_measure_each_view_against_its_tier(
               Partitioning.HOURLY.key_for(sample_warehouse.end - timedelta(hours=1)))
     result = defs.resolve_job_def(MONITORING_JOB).execute_in_process(instance=dg.DagsterInstance.ephemeral())
     evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
-    profile, sessions = evaluations["user_profile"], evaluations["user_session_activity"]
+    profile, purchases = evaluations["user_profile"], evaluations["user_purchase_activity"]
+    sessions = evaluations["user_session_activity"]
     assert profile.passed and profile.metadata["level"].value == "OK"
     assert profile.metadata["online_entity_count"].value == len(sample_warehouse.summary.user_ids)
-    # The sample ends at midnight: hours behind a 15-minute promise is CRITICAL.
-    lag = sessions.metadata["online_feature_lag_s"].value
-    assert lag > 5 * 15 * 60
+    # The sample's newest events are hours old: far behind a 15-minute promise (CRITICAL),
+    # well within a daily one.
+    assert sessions.metadata["feature_lag_s"].value > 5 * 15 * 60
     assert not sessions.passed and sessions.severity is dg.AssetCheckSeverity.ERROR
     assert sessions.metadata["level"].value == "CRITICAL"
+    assert purchases.passed and purchases.metadata["feature_lag_s"].value < 2 * 24 * 3600
+    assert purchases.metadata["online_entity_count"].value > 0
     for name in ("age_p50_s", "age_p95_s", "age_p99_s", "stale_rate", "materialization_lag_s"):
-        assert sessions.metadata[name].value is not None
+        assert purchases.metadata[name].value is not None
+    assert purchases.metadata["age_p50_s"].value <= purchases.metadata["age_p99_s"].value
 
 
 def test_alert_sensor_pages_once_escalates_on_outage_and_resolves(

@@ -99,4 +99,8 @@ def test_acl_user_of_a_tenant_touches_only_its_prefix(private_redis: RedisServer
         raw_a.eval("return redis.call('DEL', 'fs:tenant_b:profile:\\1')", 0)
     with pytest.raises(redis.exceptions.NoPermissionError):
         raw_a.flushall()
+    for command in (("RANDOMKEY",), ("DBSIZE",), ("SCRIPT", "FLUSH"), ("FUNCTION", "FLUSH")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            raw_a.execute_command(*command)
     assert country(store_b) == "B"
+    assert store_b.write(PROFILE, rows("B2")).written == 1  # its scripts were not flushed
