@@ -171,15 +171,22 @@ def _users(
     return _unique_event_times(events, "updated_at", end_us)
 
 
+def _arrivals(
+    rng: np.random.Generator, signup_us: np.ndarray, end_us: int, mean_per_day: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Events of each user at a user-specific rate (gamma-distributed around ``mean_per_day``),
+    uniform between signup and ``end_us``: (user index per event, event time in µs)."""
+    active_days = (end_us - signup_us) / _US_PER_DAY
+    rate = rng.gamma(2.0, mean_per_day / 2.0, len(signup_us))
+    user_idx = np.repeat(np.arange(len(signup_us)), rng.poisson(rate * active_days))
+    times = signup_us[user_idx] + (rng.random(len(user_idx)) * (end_us - signup_us[user_idx])).astype(np.int64)
+    return user_idx, times
+
+
 def _orders(
     rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray, end_us: int
 ) -> _Events:
-    active_days = (end_us - signup_us) / _US_PER_DAY
-    rate = rng.gamma(2.0, _ORDERS_PER_DAY_MEAN / 2.0, len(user_ids))
-    user_idx = np.repeat(np.arange(len(user_ids)), rng.poisson(rate * active_days))
-    ordered_us = signup_us[user_idx] + (
-        rng.random(len(user_idx)) * (end_us - signup_us[user_idx])
-    ).astype(np.int64)
+    user_idx, ordered_us = _arrivals(rng, signup_us, end_us, _ORDERS_PER_DAY_MEAN)
     amount = np.maximum(np.round(rng.lognormal(3.6, 0.6, len(user_idx)), 2), 0.5)
     items = 1 + rng.poisson(1.2, len(user_idx)).astype(np.int64)
     events = _Events(
@@ -198,12 +205,7 @@ def _page_views(
     rng: np.random.Generator, user_ids: np.ndarray, signup_us: np.ndarray, end_us: int
 ) -> _Events:
     """Sessions start at random times after signup; each has a run of views a few seconds to minutes apart."""
-    active_days = (end_us - signup_us) / _US_PER_DAY
-    rate = rng.gamma(2.0, _SESSIONS_PER_DAY_MEAN / 2.0, len(user_ids))
-    session_user = np.repeat(np.arange(len(user_ids)), rng.poisson(rate * active_days))
-    session_start = signup_us[session_user] + (
-        rng.random(len(session_user)) * (end_us - signup_us[session_user])
-    ).astype(np.int64)
+    session_user, session_start = _arrivals(rng, signup_us, end_us, _SESSIONS_PER_DAY_MEAN)
     views_per_session = 1 + rng.poisson(_EXTRA_VIEWS_PER_SESSION, len(session_user))
 
     session_idx = np.repeat(np.arange(len(session_user)), views_per_session)
