@@ -49,7 +49,6 @@ def build_late_data_sensor(
     ) -> dg.SensorResult | dg.SkipReason:
         requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         now = datetime.now(UTC)
-        run_requests = []
         try:
             with open_warehouse(warehouse) as con:
                 run_requests = _late_requests(context, con, feature_platform, views, requested, now, lookback)
