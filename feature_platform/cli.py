@@ -45,7 +45,9 @@ def _utc_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date or datetime (YYYY-MM-DD[THH:MM])") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    from feature_platform.offline.timestamps import as_utc  # keeps `--help` fast
+
+    return as_utc(value, text)
 
 
 def _staleness(views: Sequence[str] | None) -> None:

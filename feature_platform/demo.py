@@ -59,9 +59,8 @@ def run_demo(
     from feature_platform.defs import build_definitions
     from feature_platform.defs.jobs import (
         DBT_BUILD_JOB,
-        RANGE_END_TAG,
-        RANGE_START_TAG,
         materialize_job_name,
+        partition_range_tags,
         views_by_partitioning,
     )
     from feature_platform.defs.resources import FeaturePlatformResource
@@ -101,7 +100,7 @@ def run_demo(
         last = partitioning.key_for(end - partitioning.step)
         say(f"Materializing the {partitioning.value} feature views, partitions {first} ... {last} (one run) ...")
         job = defs.resolve_job_def(materialize_job_name(partitioning))
-        _check(job.execute_in_process(instance=instance, tags={RANGE_START_TAG: first, RANGE_END_TAG: last}))
+        _check(job.execute_in_process(instance=instance, tags=partition_range_tags(first, last)))
 
     store = FeatureStore(settings, registry=platform.feature_registry)
     user_ids = summary.user_ids[:5]

@@ -35,7 +35,8 @@ def redis_answers(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -67,7 +68,7 @@ def start_private_redis(data_dir: Path) -> str:
         )
     workdir = private_redis_dir(data_dir)
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         [
             binary, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",

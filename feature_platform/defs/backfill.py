@@ -6,7 +6,7 @@ from datetime import datetime
 import dagster as dg
 
 from feature_platform.defs.feature_view_assets import offline_key, online_key
-from feature_platform.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, materialize_job_name
+from feature_platform.defs.jobs import materialize_job_name, partition_range_tags
 from feature_platform.errors import FeaturePlatformError
 from feature_platform.materialization.backfill import missing_ranges, partition_keys
 from feature_platform.specs import FeatureView
@@ -37,7 +37,7 @@ def run_backfill(
         log(f"{view.name}: run {number}/{len(ranges)}: partitions {first} ... {last}")
         result = job.execute_in_process(
             instance=instance,
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last, "feature_platform/trigger": "backfill"},
+            tags={**partition_range_tags(first, last), "feature_platform/trigger": "backfill"},
             asset_selection=[offline_key(view), online_key(view)],
             raise_on_error=False,
         )

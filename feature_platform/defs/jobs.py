@@ -24,6 +24,11 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that materialize partitions ``first`` ... ``last`` (inclusive) in one run."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
+
 def materialize_job_name(partitioning: Partitioning) -> str:
     """The job that materializes every view of one partitioning, offline then online."""
     return f"{partitioning.value}_feature_views_job"

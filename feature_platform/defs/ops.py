@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from feature_platform.defs.feature_view_assets import online_key
 from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.materialization.checkpoints import CheckpointStore
-from feature_platform.materialization.consistency import existing_keys
+from feature_platform.materialization.consistency import offline_entity_keys
 from feature_platform.materialization.incremental import (
     DEFAULT_REPROCESSING_WINDOW,
     publish_incremental,
@@ -80,7 +80,7 @@ def cleanup_online_op(
     """Remove expired values and entities the offline store no longer knows."""
     offline = feature_platform.offline_store()
     for view in _selected(feature_platform, config.views):
-        keys = existing_keys(view, offline) if config.remove_unknown_entities else None
+        keys = offline_entity_keys(view, offline) if config.remove_unknown_entities else None
         result = feature_platform.online_store().cleanup(view, existing_keys=keys)
         context.log.info(f"{view.name}: {result}")
         yield dg.AssetObservation(

@@ -14,7 +14,8 @@ from dagster_duckdb import DuckDBResource
 from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
-from feature_platform.materialization import require_warehouse, use_utc
+from feature_platform.materialization import require_warehouse
+from feature_platform.offline.duckdb_sql import use_utc
 from feature_platform.settings import Settings, load_settings
 from feature_platform.specs import Registry, load_registry
 

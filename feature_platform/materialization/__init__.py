@@ -6,7 +6,6 @@ from feature_platform.materialization.source_reader import (
     read_source_created_since,
     read_source_window,
     require_warehouse,
-    use_utc,
 )
 
 __all__ = [
@@ -14,5 +13,4 @@ __all__ = [
     "read_source_created_since",
     "read_source_window",
     "require_warehouse",
-    "use_utc",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -74,8 +73,7 @@ def _equal(a: object, b: object) -> bool:
 
 def _entity_keys(view: FeatureView, offline_store: OfflineStore, online_store: OnlineStore, now: datetime) -> list[tuple[object, ...]]:
     start = now - view.ttl if view.ttl is not None else None
-    offline = offline_store.read(view, start, now, columns=view.join_keys)
-    keys = set(zip(*(offline[k].to_pylist() for k in view.join_keys))) if offline.num_rows else set()
+    keys = {tuple(key[k] for k in view.join_keys) for key in offline_entity_keys(view, offline_store, start, now)}
     for key, _event_ts, _created_ts, _values in online_store.iter_entities(view, now=now):
         keys.add(tuple(key[k] for k in view.join_keys))
     return sorted(keys, key=repr)
@@ -110,8 +108,7 @@ def compare_online_offline(
     online = online_store.read([request], entity_df[view.join_keys].to_dict("records"), now=now)
     mismatched = missing = extra = 0
     samples: list[dict[str, object]] = []
-    for offline_row, entity in zip(offline.to_dict("records"), online.entities):
-        values = entity
+    for offline_row, values in zip(offline.to_dict("records"), online.entities):
         online_present = any(values[f].status is FeatureStatus.PRESENT for f in view.feature_names)
         offline_present = any(not _missing(offline_row[f]) for f in view.feature_names)
         kind = None
@@ -129,8 +126,11 @@ def compare_online_offline(
     return ConsistencyReport(view.name, now, len(keys), mismatched, missing, extra, samples)
 
 
-def existing_keys(view: FeatureView, offline_store: OfflineStore) -> list[Mapping[str, object]]:
-    """Every entity that has any row in the offline store (for the online cleanup)."""
-    table = offline_store.read(view, columns=view.join_keys)
+def offline_entity_keys(
+    view: FeatureView, offline_store: OfflineStore, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, object]]:
+    """Every entity with a row in the offline store (event time in ``[start, end)`` if given);
+    the online cleanup keeps exactly these."""
+    table = offline_store.read(view, start, end, columns=view.join_keys)
     unique = table.group_by(view.join_keys).aggregate([]) if table.num_rows else table
     return unique.to_pylist()

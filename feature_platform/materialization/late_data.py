@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from feature_platform.materialization.source_reader import read_source_window
 from feature_platform.offline import OfflineStore
+from feature_platform.offline.duckdb_sql import connect, quote
 from feature_platform.specs import FeatureView, Partitioning
 
 
@@ -48,10 +49,9 @@ class LatePartition:
 def fingerprints(table: pa.Table, view: FeatureView) -> dict[datetime, PartitionFingerprint]:
     """Fingerprint per partition start of rows in the view's offline schema."""
     unit = "day" if view.partitioning is Partitioning.DAILY else "hour"
-    columns = ", ".join(f'"{c}"' for c in view.arrow_schema.names)
-    con = duckdb.connect()
+    columns = ", ".join(quote(c) for c in view.arrow_schema.names)
+    con = connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         con.register("rows_in", table)
         result = con.execute(
             f"SELECT date_trunc('{unit}', event_timestamp) AS start, count(*), max(created_timestamp), "

@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from feature_platform.errors import MissingColumnError, OfflineStoreError
+from feature_platform.offline.duckdb_sql import quote, use_utc
 from feature_platform.specs import FeatureView
 
 
@@ -19,12 +20,6 @@ def require_warehouse(path: Path) -> None:
             f"The warehouse {path} does not exist: build the source tables first "
             "(`make demo`, or materialize the dbt assets)"
         )
-
-
-def use_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Make the connection read and show TIMESTAMPTZ values in UTC."""
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def connect_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
@@ -51,15 +46,11 @@ def _select_list(con: duckdb.DuckDBPyConnection, view: FeatureView) -> str:
                 f"source table {source.table!r} of feature view {view.name!r}",
                 f"Add it to dbt model {source.dbt_model!r} or fix the view's spec.",
             )
-    columns = [f'"{k}"' for k in view.join_keys]
-    columns.append(f'"{source.event_timestamp_column}"::TIMESTAMPTZ AS event_timestamp')
-    columns.append(f'"{source.created_timestamp_column}"::TIMESTAMPTZ AS created_timestamp')
-    columns += [f'"{f}"' for f in view.feature_names]
+    columns = [quote(k) for k in view.join_keys]
+    columns.append(f"{quote(source.event_timestamp_column)}::TIMESTAMPTZ AS event_timestamp")
+    columns.append(f"{quote(source.created_timestamp_column)}::TIMESTAMPTZ AS created_timestamp")
+    columns += [quote(f) for f in view.feature_names]
     return ", ".join(columns)
-
-
-def _as_view_schema(table: pa.Table, view: FeatureView) -> pa.Table:
-    return table.cast(view.arrow_schema)
 
 
 def read_source_window(
@@ -71,7 +62,7 @@ def read_source_window(
         f'WHERE "{view.source.event_timestamp_column}" >= ? '
         f'AND "{view.source.event_timestamp_column}" < ?'
     )
-    return _as_view_schema(con.sql(query, params=[start, end]).to_arrow_table(), view)
+    return con.sql(query, params=[start, end]).to_arrow_table().cast(view.arrow_schema)
 
 
 def read_source_created_since(
@@ -91,4 +82,4 @@ def read_source_created_since(
     if until is not None:
         query += f' AND "{created}" <= ?'
         params.append(until)
-    return _as_view_schema(con.sql(query, params=params).to_arrow_table(), view)
+    return con.sql(query, params=params).to_arrow_table().cast(view.arrow_schema)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import duckdb
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection whose session time zone is UTC (so timestamp casts are UTC)."""
-    con = duckdb.connect()
+def use_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make the connection read and show TIMESTAMPTZ values in UTC."""
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose session time zone is UTC (so timestamp casts are UTC)."""
+    return use_utc(duckdb.connect())
 
 
 def quote(identifier: str) -> str:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import redis
 
 from feature_platform.defs import build_definitions
-from feature_platform.defs.jobs import RANGE_END_TAG, RANGE_START_TAG, materialize_job_name
+from feature_platform.defs.jobs import materialize_job_name, partition_range_tags
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, Partitioning
@@ -29,7 +29,7 @@ def definitions_for(settings: Settings) -> dg.Definitions:
 def run_range(defs: dg.Definitions, partitioning: Partitioning, first: str, last: str) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(materialize_job_name(partitioning))
     result = job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), tags={RANGE_START_TAG: first, RANGE_END_TAG: last}
+        instance=dg.DagsterInstance.ephemeral(), tags=partition_range_tags(first, last)
     )
     assert result.success
     return result

@@ -8,6 +8,7 @@ import pytest
 
 from feature_platform.defs import build_definitions
 from feature_platform.defs.backfill import run_backfill
+from feature_platform.defs.jobs import partition_range_tags
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.feature_repo.views import user_purchase_activity
 from feature_platform.materialization import connect_warehouse
@@ -71,8 +72,9 @@ def test_online_publish_logs_progress_and_keeps_to_the_rate_limit(
     result = defs.resolve_job_def("daily_feature_views_job").execute_in_process(
         instance=instance,
         asset_selection=[dg.AssetKey(VIEW.name), dg.AssetKey(["online", VIEW.name])],
-        tags={"dagster/asset_partition_range_start": Partitioning.DAILY.key_for(end - timedelta(days=3)),
-              "dagster/asset_partition_range_end": Partitioning.DAILY.key_for(end - timedelta(days=1))},
+        tags=partition_range_tags(
+            Partitioning.DAILY.key_for(end - timedelta(days=3)), Partitioning.DAILY.key_for(end - timedelta(days=1))
+        ),
     )
     assert result.success
     rows = OfflineStore(platform_settings.offline_dir).read(VIEW, end - timedelta(days=3), end)
