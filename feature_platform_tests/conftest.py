@@ -1,4 +1,5 @@
-"""Shared fixtures: a private redis-server, a per-test Redis database, one SparkSession."""
+"""Shared fixtures: a private redis-server, a per-test Redis database, a Redis Cluster, one
+SparkSession."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import redis
 
 from feature_platform.settings import Settings
+from feature_platform_tests.redis_cluster import RedisCluster
 from feature_platform_tests.redis_server import RedisServer
 from feature_platform_tests.sample_platform import SampleWarehouse, build_sample_warehouse
 
@@ -48,6 +50,24 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One real Redis Cluster (3 masters + 3 replicas, 1 s node timeout) for the session."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis_cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisCluster) -> str:
+    """The session cluster's ``redis+cluster://`` URL, healthy and emptied before each test."""
+    redis_cluster.wait_healthy()
+    redis_cluster.flushall()
+    return redis_cluster.url
 
 
 @pytest.fixture(scope="session")
