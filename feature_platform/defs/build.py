@@ -7,7 +7,7 @@ import dagster as dg
 from feature_platform.defs.checks import build_consistency_check
 from feature_platform.defs.dbt_assets import build_dbt_assets, dbt_resource
 from feature_platform.defs.feature_view_assets import build_feature_view_assets
-from feature_platform.defs.io_managers import OfflineStoreIOManager, RedisOnlineStoreIOManager
+from feature_platform.defs.io_managers import offline_io_manager, online_io_manager
 from feature_platform.defs.jobs import build_dbt_job, build_materialize_jobs
 from feature_platform.defs.monitoring import (
     MONITORING_JOB,
@@ -70,8 +70,8 @@ def build_definitions(
     ]
     resources: dict[str, object] = {
         "feature_platform": platform,
-        "offline_io_manager": OfflineStoreIOManager(platform=platform),
-        "online_io_manager": RedisOnlineStoreIOManager(platform=platform),
+        "offline_io_manager": offline_io_manager,
+        "online_io_manager": online_io_manager,
         "on_call": on_call or OnCallResource(),
         "warehouse": warehouse_resource(platform.settings),
         "pyspark": spark_resource(),

@@ -1,4 +1,9 @@
-"""IO managers: feature rows to the Parquet offline store and to the Redis online store."""
+"""IO managers: feature rows to the Parquet offline store and to the Redis online store.
+
+Both take the run's ``feature_platform`` resource as a required resource rather than as a
+nested copy: a nested resource is configured when the definitions are built and never sees
+the run config, so ``online_write_rate_limit`` set for a run would not reach the publish.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +30,14 @@ def _window(context: dg.OutputContext | dg.InputContext) -> tuple[datetime, date
     return window.start, window.end
 
 
-class OfflineStoreIOManager(dg.ConfigurableIOManager):
+class OfflineStoreIOManager(dg.IOManager):
     """Writes a feature view asset's output as its offline partitions; loads them back.
 
     Each partition is replaced atomically, so a failed run leaves the previous data.
     """
 
-    platform: FeaturePlatformResource
+    def __init__(self, platform: FeaturePlatformResource) -> None:
+        self.platform = platform
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
         """Replace every partition of the run's window with the rows of ``obj``."""
@@ -56,14 +62,15 @@ class OfflineStoreIOManager(dg.ConfigurableIOManager):
         return table
 
 
-class RedisOnlineStoreIOManager(dg.ConfigurableIOManager):
+class RedisOnlineStoreIOManager(dg.IOManager):
     """Publishes feature rows to the Redis online store with the compare-and-set rule.
 
     Rows older than what Redis holds for an entity are skipped inside Redis, so a
     correction run or a backfill of old partitions never overwrites a newer value.
     """
 
-    platform: FeaturePlatformResource
+    def __init__(self, platform: FeaturePlatformResource) -> None:
+        self.platform = platform
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table) -> None:
         """Publish each entity's newest row of ``obj`` to Redis with compare-and-set."""
@@ -103,3 +110,15 @@ class RedisOnlineStoreIOManager(dg.ConfigurableIOManager):
             "an input for other assets; read it with FeatureStore.get_online_features, or "
             "depend on the offline asset instead"
         )
+
+
+@dg.io_manager(required_resource_keys={"feature_platform"})
+def offline_io_manager(init_context: dg.InitResourceContext) -> OfflineStoreIOManager:
+    """The offline IO manager over the run's (run-config-aware) ``feature_platform`` resource."""
+    return OfflineStoreIOManager(init_context.resources.feature_platform)
+
+
+@dg.io_manager(required_resource_keys={"feature_platform"})
+def online_io_manager(init_context: dg.InitResourceContext) -> RedisOnlineStoreIOManager:
+    """The online IO manager over the run's (run-config-aware) ``feature_platform`` resource."""
+    return RedisOnlineStoreIOManager(init_context.resources.feature_platform)

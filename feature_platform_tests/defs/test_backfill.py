@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pytest
 
 from feature_platform.defs import build_definitions
@@ -116,3 +117,40 @@ def test_dry_run_shows_what_a_bug_fix_backfill_would_change_and_writes_nothing(
     assert (diff.changed, diff.added, diff.removed) == (changed_rows, 0, 0)
     assert diff.examples[0]["after"]["spend_30d"] == pytest.approx(2 * diff.examples[0]["before"]["spend_30d"])
     assert store.read(VIEW, start, end).equals(before)
+
+
+@pytest.mark.slow
+def test_rate_limit_from_run_config_holds_a_real_publish(
+    platform_settings: Settings, sample_warehouse: SampleWarehouse
+) -> None:
+    """The README's way: `online_write_rate_limit` in the run config of the daily job."""
+    day = sample_warehouse.end - timedelta(days=1)
+    n = 2_000
+    rows = pa.table({
+        "user_id": pa.array(range(100_000, 100_000 + n), pa.int64()),
+        "event_timestamp": pa.array([day + timedelta(seconds=i) for i in range(n)], pa.timestamp("us", "UTC")),
+        "created_timestamp": pa.array([day + timedelta(seconds=i + 1) for i in range(n)], pa.timestamp("us", "UTC")),
+        **{f: pa.array([1.0] * n) for f in ("spend_7d", "spend_30d", "avg_order_value_30d")},
+        **{f: pa.array([1] * n, pa.int64()) for f in ("purchases_7d", "purchases_30d")},
+    })
+    OfflineStore(platform_settings.offline_dir).write_partitions(VIEW, day, day + timedelta(days=1), rows)
+    instance = dg.DagsterInstance.ephemeral()
+    result = definitions_for(platform_settings).resolve_job_def("daily_feature_views_job").execute_in_process(
+        instance=instance,
+        partition_key=Partitioning.DAILY.key_for(day),
+        asset_selection=[dg.AssetKey(["online", VIEW.name])],
+        # Run config replaces the resource's config as a whole (Dagster does not merge it
+        # with the fields given in code), so the test's data folder and Redis come along.
+        run_config={"resources": {"feature_platform": {"config": {
+            "data_dir": str(platform_settings.data_dir), "redis_url": platform_settings.redis_url,
+            "online_write_rate_limit": 500,
+        }}}},
+    )
+    assert result.success
+    step_key = f"online__{VIEW.name}"
+    assert result.asset_materializations_for_node(step_key)[0].metadata["written"].value == n
+    events = [e for e in instance.all_logs(result.run_id) if e.step_key == step_key and e.dagster_event]
+    started = next(e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START")
+    handled = next(e.timestamp for e in events if e.dagster_event.event_type_value == "HANDLED_OUTPUT")
+    # 2,000 entities at 500 rows/s: about 4 s (an unlimited publish of 2,000 takes ~0.05 s).
+    assert 3.6 <= handled - started <= 8.0
