@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from feature_platform.errors import FeaturePlatformError
 from feature_platform.specs import (
+    Aggregation,
+    AggregationFunction,
     Entity,
     Feature,
     FeatureService,
@@ -18,6 +20,7 @@ from feature_platform.specs import (
     FreshnessTier,
     Partitioning,
     Registry,
+    StreamSource,
     TableSource,
     ValueType,
 )
@@ -42,6 +45,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Aggregation",
+    "AggregationFunction",
     "Entity",
     "Feature",
     "FeaturePlatformError",
@@ -52,6 +57,7 @@ __all__ = [
     "FreshnessTier",
     "Partitioning",
     "Registry",
+    "StreamSource",
     "TableSource",
     "ValueType",
     "point_in_time_join",

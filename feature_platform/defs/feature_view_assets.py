@@ -30,7 +30,8 @@ def online_key(view: FeatureView) -> dg.AssetKey:
 
 def source_key(view: FeatureView) -> dg.AssetKey:
     """The dbt model asset that builds the view's source table."""
-    return dg.AssetKey([DBT_KEY_PREFIX, view.source.dbt_model or view.source.table])
+    source = view.table_source
+    return dg.AssetKey([DBT_KEY_PREFIX, source.dbt_model or source.table])
 
 
 def _column_schema(view: FeatureView) -> dg.TableSchema:

@@ -29,7 +29,7 @@ def connect_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _select_list(con: duckdb.DuckDBPyConnection, view: FeatureView) -> str:
-    source = view.source
+    source = view.table_source
     try:
         present = {row[0] for row in con.execute(f'DESCRIBE "{source.table}"').fetchall()}
     except duckdb.CatalogException:
@@ -58,9 +58,9 @@ def read_source_window(
 ) -> pa.Table:
     """The view's rows with event time in ``[start, end)``, in the view's offline schema."""
     query = (
-        f"SELECT {_select_list(con, view)} FROM \"{view.source.table}\" "
-        f'WHERE "{view.source.event_timestamp_column}" >= ? '
-        f'AND "{view.source.event_timestamp_column}" < ?'
+        f"SELECT {_select_list(con, view)} FROM \"{view.table_source.table}\" "
+        f'WHERE "{view.table_source.event_timestamp_column}" >= ? '
+        f'AND "{view.table_source.event_timestamp_column}" < ?'
     )
     return con.sql(query, params=[start, end]).to_arrow_table().cast(view.arrow_schema)
 
@@ -76,8 +76,8 @@ def read_source_created_since(
     Late rows carry an old event time but a new created time, so an incremental reader
     that filters on created time picks them up.
     """
-    created = view.source.created_timestamp_column
-    query = f'SELECT {_select_list(con, view)} FROM "{view.source.table}" WHERE "{created}" > ?'
+    created = view.table_source.created_timestamp_column
+    query = f'SELECT {_select_list(con, view)} FROM "{view.table_source.table}" WHERE "{created}" > ?'
     params: list[object] = [created_after]
     if until is not None:
         query += f' AND "{created}" <= ?'

@@ -8,8 +8,11 @@ from feature_platform.specs.freshness import FreshnessTier
 from feature_platform.specs.partitioning import Partitioning
 from feature_platform.specs.registry import Registry, ViewRequest, load_registry
 from feature_platform.specs.source import TableSource
+from feature_platform.specs.stream import Aggregation, AggregationFunction, StreamSource
 
 __all__ = [
+    "Aggregation",
+    "AggregationFunction",
     "Entity",
     "Feature",
     "FeatureService",
@@ -17,6 +20,7 @@ __all__ = [
     "FreshnessTier",
     "Partitioning",
     "Registry",
+    "StreamSource",
     "TableSource",
     "ValueType",
     "ViewRequest",

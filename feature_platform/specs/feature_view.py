@@ -19,6 +19,7 @@ from feature_platform.specs.entity import Entity
 from feature_platform.specs.freshness import FreshnessTier
 from feature_platform.specs.partitioning import Partitioning
 from feature_platform.specs.source import TableSource
+from feature_platform.specs.stream import Aggregation, StreamSource
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Feature:
     """One feature column: its name, type and the values it may take.
 
     ``min_value`` / ``max_value`` (numeric features) and ``allowed_values`` become
-    expectations of the view's validation suite.
+    expectations of the view's validation suite. ``aggregation`` is set on the features a
+    stream view builds from its :class:`Aggregation` s (windowed aggregations).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Feature:
     min_value: float | None = None
     max_value: float | None = None
     allowed_values: tuple[object, ...] | None = None
+    aggregation: Aggregation | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "Feature name")
@@ -64,12 +67,21 @@ class FeatureView:
     an item, say): the join keys are then every entity's keys, in order. Rows of the view
     have the join keys, ``event_timestamp``, ``created_timestamp`` and the features. ``ttl`` bounds how old a value may be and still be served (``None``:
     no limit). ``tier`` is the freshness SLA; ``partitioning`` how the offline table is cut.
+
+    A view whose ``source`` is a :class:`StreamSource` is a *stream view*: its join keys
+    must be the source's, each :class:`Feature` is the latest value of the source field of
+    the same name and type, and ``aggregations`` lists its windowed aggregations: each
+    becomes a Feature of ``features`` (after the plain ones) with ``aggregation`` set and the
+    result type, so every reader of ``features`` sees them.
+    ``load_shedding`` (stream views only, off by default): the fraction of events, from 0
+    to 1 exclusive, this view skips while a stream partition's lag is above the source's
+    ``shed_lag``; the skipped events are counted.
     """
 
     name: str
     entity: Entity | Sequence[Entity]
     features: Sequence[Feature]
-    source: TableSource
+    source: TableSource | StreamSource
     ttl: timedelta | None = None
     tier: FreshnessTier = FreshnessTier.BATCH
     partitioning: Partitioning = Partitioning.DAILY
@@ -77,6 +89,8 @@ class FeatureView:
     owner: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     online: bool = True
+    aggregations: Sequence[Aggregation] = ()
+    load_shedding: float | None = None
     _entities: tuple[Entity, ...] = field(init=False, repr=False, compare=False)
     _join_key_types: dict[str, ValueType] = field(init=False, repr=False, compare=False)
 
@@ -97,11 +111,14 @@ class FeatureView:
         object.__setattr__(self, "entity", entities[0] if len(entities) == 1 else entities)
         object.__setattr__(self, "_entities", entities)
         object.__setattr__(self, "_join_key_types", keys)
-        if not isinstance(self.source, TableSource):
-            raise SpecError(f"Feature view {self.name!r}: source must be a TableSource, got {self.source!r}")
+        if not isinstance(self.source, TableSource | StreamSource):
+            raise SpecError(
+                f"Feature view {self.name!r}: source must be a TableSource or a StreamSource, got {self.source!r}"
+            )
+        object.__setattr__(self, "aggregations", tuple(self.aggregations))
+        object.__setattr__(self, "features", tuple(self._stream_features(keys)))
         if not self.features:
             raise SpecError(f"Feature view {self.name!r} needs at least one feature")
-        object.__setattr__(self, "features", tuple(self.features))
         seen: set[str] = set()
         for feature in self.features:
             if not isinstance(feature, Feature):
@@ -117,6 +134,83 @@ class FeatureView:
         object.__setattr__(self, "tier", FreshnessTier(self.tier))
         object.__setattr__(self, "partitioning", Partitioning(self.partitioning))
         object.__setattr__(self, "tags", dict(self.tags))
+        if self.load_shedding is not None:
+            if not isinstance(self.source, StreamSource):
+                raise SpecError(f"Feature view {self.name!r}: load_shedding applies to stream views only")
+            if isinstance(self.load_shedding, bool) or not 0 < self.load_shedding < 1:
+                raise SpecError(
+                    f"Feature view {self.name!r}: load_shedding must be a fraction in (0, 1) of "
+                    f"events to skip under overload, or None; got {self.load_shedding!r}"
+                )
+
+    def _stream_features(self, keys: dict[str, ValueType]) -> list[Feature]:
+        """``features`` plus one Feature per Aggregation; a stream view checked against its
+        source (keys, field names and types)."""
+        # Features derived from aggregations (a copy made by dataclasses.replace) are rebuilt.
+        plain = [f for f in self.features if not (isinstance(f, Feature) and f.aggregation is not None)]
+        source = self.source
+        if not isinstance(source, StreamSource):
+            if self.aggregations:
+                names = [a.name for a in self.aggregations]
+                raise SpecError(f"Feature view {self.name!r}: aggregations {names} need a StreamSource")
+            return plain
+        if keys != source.key_types:
+            raise SpecError(
+                f"Feature view {self.name!r}: join keys {keys} differ from those of stream "
+                f"source {source.name!r} {source.key_types}; use the same names and types"
+            )
+        for item in plain:
+            if not isinstance(item, Feature):
+                continue
+            field_type = source.field_types.get(item.name)
+            if field_type is None:
+                raise SpecError(
+                    f"Feature view {self.name!r}: feature {item.name!r} is not a field of stream "
+                    f"source {source.name!r} (a latest-value feature is the field of the same "
+                    f"name); its fields: {', '.join(source.field_types)}"
+                )
+            if item.dtype is not field_type:
+                raise SpecError(
+                    f"Feature view {self.name!r}: feature {item.name!r} is {item.dtype.value} but "
+                    f"field {item.name!r} of stream source {source.name!r} is {field_type.value}"
+                )
+        derived: list[Feature] = []
+        for aggregation in self.aggregations:
+            if not isinstance(aggregation, Aggregation):
+                raise SpecError(f"Feature view {self.name!r}: {aggregation!r} is not an Aggregation")
+            dtype = aggregation.check_column(source, self.name)
+            assert aggregation.name is not None
+            derived.append(Feature(aggregation.name, dtype, aggregation.description, aggregation=aggregation))
+        return plain + derived
+
+    @property
+    def is_stream(self) -> bool:
+        """Whether the view reads a StreamSource (a stream view)."""
+        return isinstance(self.source, StreamSource)
+
+    @property
+    def table_source(self) -> TableSource:
+        """The view's TableSource; SpecError for a stream view."""
+        if not isinstance(self.source, TableSource):
+            raise SpecError(f"Feature view {self.name!r} is a stream view: it has no source table")
+        return self.source
+
+    @property
+    def stream_source(self) -> StreamSource:
+        """The view's StreamSource; SpecError for a batch view."""
+        if not isinstance(self.source, StreamSource):
+            raise SpecError(f"Feature view {self.name!r} is not a stream view (its source is a table)")
+        return self.source
+
+    @property
+    def aggregated_features(self) -> list[Feature]:
+        """The windowed-aggregation features, in declaration order."""
+        return [f for f in self.features if f.aggregation is not None]
+
+    @property
+    def latest_features(self) -> list[Feature]:
+        """The latest-value (non-aggregated) features, in declaration order."""
+        return [f for f in self.features if f.aggregation is None]
 
     @property
     def entities(self) -> tuple[Entity, ...]:
