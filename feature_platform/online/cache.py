@@ -21,9 +21,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-import msgpack
-
 from feature_platform.errors import ConfigError
+from feature_platform.online.keys import parse_key
 from feature_platform.online.response import StoredRow
 from feature_platform.specs import FreshnessTier
 
@@ -92,10 +91,8 @@ class HotKeyTracker:
 
 
 def _hot_key(key: bytes, count: int) -> HotKey:
-    _, tenant, view, entity = key.split(b":", 3)
-    unpacker = msgpack.Unpacker(raw=False)
-    unpacker.feed(entity)
-    return HotKey(tenant.decode(), view.decode(), tuple(unpacker), count)
+    parsed = parse_key(key)
+    return HotKey(parsed.tenant, parsed.view, parsed.entity, count)
 
 
 _MISSING = object()

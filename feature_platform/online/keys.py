@@ -12,11 +12,15 @@ length-prefixed, so the encoding is injective: the int ``1`` (``0x01``) and the 
 thousands of characters stays inside its own length prefix and can neither collide with
 another entity nor reach into another view's or tenant's prefix. An int key costs 1-9
 bytes, so keys stay short (``fs:acme:user_profile:\\x2a`` for user 42).
+
+Every module builds, scans and parses keys through this one: :class:`ViewKeys` for the
+keys of one (tenant, view), :func:`parse_key` for a key of unknown view (hot-key reports).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import msgpack
 import numpy as np
@@ -39,6 +43,59 @@ def tenant_pattern(tenant: str) -> str:
     return f"{KEY_NAMESPACE}:{tenant}:*"
 
 
+class ViewKeys:
+    """The keys of one feature view for one tenant: build them, scan for them, read them."""
+
+    __slots__ = ("_cut", "pattern", "prefix")
+
+    def __init__(self, tenant: str, view: str) -> None:
+        self.prefix = view_prefix(tenant, view)
+        self.pattern = self.prefix + b"*"
+        """The ``SCAN MATCH`` glob of every key of the view."""
+        self._cut = len(self.prefix)
+
+    def key(self, values: Sequence[object]) -> bytes:
+        """The key of one entity from its checked join-key values, in key order."""
+        return self.prefix + encode_entity(values)
+
+    def keys(self, columns: Sequence[Sequence[object]]) -> list[bytes]:
+        """The keys of many entities from their checked join-key columns, in key order."""
+        prefix = self.prefix
+        if len(columns) == 1:
+            packb = msgpack.packb
+            return [prefix + packb(v) for v in columns[0]]
+        return [prefix + encode_entity(values) for values in zip(*columns, strict=True)]
+
+    def entity(self, key: bytes) -> bytes:
+        """The encoded entity part of one of this view's keys."""
+        return key[self._cut :]
+
+    def join_keys(self, key: bytes, key_names: Sequence[str]) -> dict[str, object]:
+        """The join-key dict of one of this view's keys."""
+        return decode_entity(key[self._cut :], key_names)
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    """A key taken apart: tenant, view and the entity's join-key values in key order."""
+
+    tenant: str
+    view: str
+    entity: tuple[object, ...]
+
+
+def parse_key(key: bytes) -> ParsedKey:
+    """Take any key of the layout apart (the first three ``:`` end the prefix)."""
+    _, tenant, view, entity = key.split(b":", 3)
+    return ParsedKey(tenant.decode(), view.decode(), tuple(_unpack(entity)))
+
+
+def _unpack(data: bytes) -> list[object]:
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(data)
+    return list(unpacker)
+
+
 def encode_entity(values: Sequence[object]) -> bytes:
     """The entity part of a key: each (already type-checked) key value msgpack-encoded."""
     if len(values) == 1:
@@ -48,9 +105,7 @@ def encode_entity(values: Sequence[object]) -> bytes:
 
 def decode_entity(data: bytes, key_names: Sequence[str]) -> dict[str, object]:
     """The join-key dict of an encoded entity (the inverse of :func:`encode_entity`)."""
-    unpacker = msgpack.Unpacker(raw=False)
-    unpacker.feed(data)
-    values = list(unpacker)
+    values = _unpack(data)
     if len(values) != len(key_names):
         raise SchemaError(
             f"Stored entity key {data!r} has {len(values)} values, expected {len(key_names)} "

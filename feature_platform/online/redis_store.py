@@ -1,6 +1,7 @@
-"""The Redis online store.
+"""The Redis online store: its operations (read, write, scan, delete, cleanup).
 
-Key layout (see :mod:`feature_platform.online.keys`): one hash per entity,
+Keys are built and parsed by :mod:`feature_platform.online.keys` only, round trips go
+through :mod:`feature_platform.online.transport`. One hash per entity,
 ``fs:{tenant}:{view}:{entity}``, with three fields:
 
 * ``e``: event timestamp, integer microseconds since the Unix epoch (UTC);
@@ -24,20 +25,14 @@ pressure Redis drops the values closest to expiring, never a value without ttl),
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-import hiredis
-import msgpack
 import pyarrow as pa
-import redis
 
 from feature_platform.errors import (
     ConfigError,
@@ -47,14 +42,8 @@ from feature_platform.errors import (
 )
 from feature_platform.online.cache import MISSING, L1Cache
 from feature_platform.online.codec import decode_values, encode_values
-from feature_platform.online.connection import RedisEndpoint, redact_url, translated_errors
-from feature_platform.online.keys import (
-    check_key_value,
-    decode_entity,
-    encode_entity,
-    entity_key_values,
-    view_prefix,
-)
+from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.online.keys import ViewKeys, check_key_value, entity_key_values
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.response import (
     OnlineResponse,
@@ -63,9 +52,10 @@ from feature_platform.online.response import (
     micros_to_datetime,
 )
 from feature_platform.online.results import MAX_CLEANUP_EXAMPLES, CleanupResult, WriteResult
-from feature_platform.online.scripts import DELETE_IF_EVENT, WRITE_IF_NEWER
+from feature_platform.online.scripts import delete_if_event_calls, write_if_newer_calls
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import TenantRouting
+from feature_platform.online.transport import TenantPools, pack_hmget
 from feature_platform.specs import FeatureView, ValueType, ViewRequest
 from feature_platform.specs._validation import check_identifier
 
@@ -75,45 +65,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _READ_FIELDS = (b"e", b"c", b"v")
-_SCAN_COUNT = 1000
-_WRITE_SHA = hashlib.sha1(WRITE_IF_NEWER.encode()).hexdigest()
-_DELETE_SHA = hashlib.sha1(DELETE_IF_EVENT.encode()).hexdigest()
-_SCRIPTS = {_WRITE_SHA: WRITE_IF_NEWER, _DELETE_SHA: DELETE_IF_EVENT}
-
-
-@dataclass(frozen=True, slots=True)
-class _Packed:
-    """Commands already in the Redis protocol (hot path: skips redis-py's packing)."""
-
-    data: bytes
-    count: int
-
-    def __len__(self) -> int:
-        return self.count
-
-
-class _Pools:
-    """One connection pool per tenant, shared by the stores that :meth:`for_tenant` makes."""
-
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        self._options = dict(options)
-        self._pools: dict[str, tuple[redis.BlockingConnectionPool, list[Any]]] = {}
-        self.stores: dict[str, RedisOnlineStore] = {}
-        self._lock = threading.Lock()
-
-    def get(self, tenant: str, url: str) -> tuple[redis.BlockingConnectionPool, list[Any]]:
-        """The tenant's pool and the free list of connections the store took from it."""
-        with self._lock:
-            entry = self._pools.get(tenant)
-            if entry is None:
-                entry = (redis.BlockingConnectionPool.from_url(url, **self._options), [])
-                self._pools[tenant] = entry
-            return entry
-
-    def disconnect(self) -> None:
-        with self._lock:
-            for pool, _ in self._pools.values():
-                pool.disconnect()
 
 
 class RedisOnlineStore(OnlineStore):
@@ -142,7 +93,8 @@ class RedisOnlineStore(OnlineStore):
         max_connections: int = 64,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
-        _pools: _Pools | None = None,
+        _pools: TenantPools | None = None,
+        _siblings: dict[str, RedisOnlineStore] | None = None,
     ) -> None:
         check_identifier(tenant, "Tenant")
         if batch_size < 1:
@@ -168,7 +120,7 @@ class RedisOnlineStore(OnlineStore):
             "script_keys": script_keys,
             "expiry_grace": expiry_grace,
         }
-        self._pools = _pools or _Pools(
+        self._pools = _pools or TenantPools(
             {
                 "max_connections": max_connections,
                 "timeout": socket_timeout,
@@ -176,12 +128,11 @@ class RedisOnlineStore(OnlineStore):
                 "socket_connect_timeout": socket_connect_timeout,
             }
         )
-        tenant_url = self.routing.url_for(tenant, url)
-        self.endpoint = RedisEndpoint.parse(tenant_url)
-        self._pool, self._idle = self._pools.get(tenant, tenant_url)
-        self._pools.stores.setdefault(tenant, self)
-        self._client = redis.Redis(connection_pool=self._pool)
-        self._prefixes: dict[str, bytes] = {}
+        self._siblings = {} if _siblings is None else _siblings
+        self._siblings.setdefault(tenant, self)
+        self.transport = self._pools.transport(tenant, self.routing.url_for(tenant, url))
+        self.endpoint = self.transport.endpoint
+        self._view_keys: dict[str, ViewKeys] = {}
 
     def __repr__(self) -> str:
         return f"RedisOnlineStore({redact_url(self.endpoint.url)!r}, tenant={self.tenant!r})"
@@ -190,65 +141,27 @@ class RedisOnlineStore(OnlineStore):
         """The same store for ``tenant``: its own key prefix, routing target and pool."""
         if tenant == self.tenant:
             return self
-        store = self._pools.stores.get(tenant)
+        store = self._siblings.get(tenant)
         if store is None:
-            store = RedisOnlineStore(self.url, tenant, _pools=self._pools, **self._settings)  # type: ignore[arg-type]
-            self._pools.stores[tenant] = store
+            store = RedisOnlineStore(
+                self.url, tenant, _pools=self._pools, _siblings=self._siblings, **self._settings  # type: ignore[arg-type]
+            )
         return store
+
+    def view_keys(self, view: FeatureView) -> ViewKeys:
+        """The key layout of ``view``'s entities for this store's tenant."""
+        keys = self._view_keys.get(view.name)
+        if keys is None:
+            keys = self._view_keys[view.name] = ViewKeys(self.tenant, view.name)
+        return keys
 
     def prefix(self, view: FeatureView) -> bytes:
         """``fs:{tenant}:{view}:``, the key prefix of ``view``'s entities."""
-        prefix = self._prefixes.get(view.name)
-        if prefix is None:
-            prefix = self._prefixes[view.name] = view_prefix(self.tenant, view.name)
-        return prefix
-
-    # -- plumbing ------------------------------------------------------------------------
-
-    def _execute(self, commands: Sequence[Sequence[object]] | _Packed, doing: str) -> list[Any]:
-        """Send ``commands`` in one pipelined round trip; the raw replies, in order.
-
-        A dropped connection is retried once on a fresh one (reads are idempotent and so is
-        the compare-and-set write); a Redis that lost the Lua scripts (restart, SCRIPT
-        FLUSH) gets them loaded again; any other failure discards the connection.
-        """
-        with translated_errors(self.endpoint, doing):
-            try:
-                return self._round_trip(commands)
-            except (redis.ConnectionError, redis.TimeoutError):
-                return self._round_trip(commands)
-            except redis.exceptions.NoScriptError:
-                for source in _SCRIPTS.values():
-                    self._client.script_load(source)
-                return self._round_trip(commands)
-
-    def _round_trip(self, commands: Sequence[Sequence[object]] | _Packed) -> list[Any]:
-        # Connections once taken from the tenant's pool stay on a free list of our own:
-        # redis-py's check-out/check-in per call costs more than a loopback round trip.
-        # list.pop/append are atomic, so threads share the list safely.
-        idle = self._idle
-        try:
-            conn = idle.pop()
-        except IndexError:
-            conn = self._pool.get_connection()
-        try:
-            if isinstance(commands, _Packed):
-                conn.send_packed_command([commands.data], check_health=False)
-            else:
-                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            read = conn.read_response
-            return [read() for _ in range(len(commands))]
-        except BaseException:
-            # Replies may be left unread on the socket: reconnect on the next use.
-            conn.disconnect()
-            raise
-        finally:
-            idle.append(conn)
+        return self.view_keys(view).prefix
 
     def ping(self) -> None:
         """Raise OnlineStoreUnavailableError if Redis does not answer."""
-        with translated_errors(self.endpoint, "pinging"):
-            self._client.ping()
+        self.transport.ping()
 
     def close(self) -> None:
         """Disconnect every pool (shared with the stores of :meth:`for_tenant`)."""
@@ -284,12 +197,8 @@ class RedisOnlineStore(OnlineStore):
                 pending.extend((index, position, key) for position, key in enumerate(keys))
             records.append(row_records)
         if pending:
-            pack = hiredis.pack_command
-            packed = _Packed(
-                b"".join([pack((b"HMGET", key, b"e", b"c", b"v")) for _, _, key in pending]),  # type: ignore[arg-type]  # hiredis stub types a 1-tuple
-                len(pending),
-            )
-            replies = self._execute(packed, "reading features")
+            packed = pack_hmget([key for _, _, key in pending], _READ_FIELDS)
+            replies = self.transport.execute(packed, "reading features")
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))
@@ -326,18 +235,11 @@ class RedisOnlineStore(OnlineStore):
                 raise MissingColumnError(
                     missing, "the entity rows", f"every row needs join key {missing!r}"
                 ) from None
-        packb = msgpack.packb
-        request_keys: list[list[bytes]] = []
-        for request in requests:
-            prefix = self.prefix(request.view)
-            positions = [names.index(k) for k in request.view.join_keys]
-            if len(positions) == 1:
-                p = positions[0]
-                request_keys.append([prefix + packb(row[p]) for row in key_rows])
-            else:
-                request_keys.append(
-                    [prefix + encode_entity([row[p] for p in positions]) for row in key_rows]
-                )
+        columns = list(zip(*key_rows, strict=True)) if key_rows else [() for _ in names]
+        request_keys = [
+            self.view_keys(request.view).keys([columns[names.index(k)] for k in request.view.join_keys])
+            for request in requests
+        ]
         return names, key_rows, request_keys
 
     # -- writes --------------------------------------------------------------------------
@@ -373,7 +275,7 @@ class RedisOnlineStore(OnlineStore):
         else:
             skipped_expired = 0
             expire_at = [""] * latest.num_rows
-        keys = self._row_keys(latest, view)
+        keys = self.view_keys(view).keys([latest.column(k).to_pylist() for k in view.join_keys])
         blobs = _encode_rows(latest, view)
         written = self._write_batches(
             view, keys, events.tolist(), latest.column("__c").to_pylist(), expire_at, blobs
@@ -392,14 +294,6 @@ class RedisOnlineStore(OnlineStore):
         )
         return result
 
-    def _row_keys(self, table: pa.Table, view: FeatureView) -> list[bytes]:
-        prefix = self.prefix(view)
-        columns = [table.column(k).to_pylist() for k in view.join_keys]
-        if len(columns) == 1:
-            packb = msgpack.packb
-            return [prefix + packb(v) for v in columns[0]]
-        return [prefix + encode_entity(values) for values in zip(*columns, strict=True)]
-
     def _write_batches(
         self,
         view: FeatureView,
@@ -415,14 +309,10 @@ class RedisOnlineStore(OnlineStore):
         chunk = self.script_keys
         for batch_start in range(0, total, self.batch_size):
             batch_end = min(batch_start + self.batch_size, total)
-            commands: list[tuple[object, ...]] = []
-            for start in range(batch_start, batch_end, chunk):
-                end = min(start + chunk, batch_end)
-                argv: list[object] = []
-                for i in range(start, end):
-                    argv += (events[i], created[i], expire_at[i], blobs[i])
-                commands.append(("EVALSHA", _WRITE_SHA, end - start, *keys[start:end], *argv))
-            replies = self._execute(commands, f"writing feature view {view.name!r}")
+            commands = list(
+                write_if_newer_calls(keys, events, created, expire_at, blobs, batch_start, batch_end, chunk)
+            )
+            replies = self.transport.execute(commands, f"writing feature view {view.name!r}")
             written += sum(replies)
             if self.write_rate_limit is not None:
                 ahead = batch_end / self.write_rate_limit - (time.monotonic() - started)
@@ -434,34 +324,21 @@ class RedisOnlineStore(OnlineStore):
 
     # -- scans, deletes, cleanup ---------------------------------------------------------
 
-    def _scan(self, view: FeatureView) -> Iterator[list[bytes]]:
-        """Batches of the keys of ``view`` (SCAN; tolerates concurrent writes)."""
-        pattern = self.prefix(view) + b"*"
-        cursor = 0
-        while True:
-            with translated_errors(self.endpoint, f"scanning feature view {view.name!r}"):
-                cursor, keys = self._client.scan(cursor, match=pattern, count=_SCAN_COUNT)
-            if keys:
-                yield cast(list[bytes], keys)
-            if cursor == 0:
-                return
-
     def iter_entities(
         self, view: FeatureView, *, include_expired: bool = False, now: datetime | None = None
     ) -> Iterator[EntityRecord]:
         """Every stored entity of ``view``: (join keys, event ts, created ts, values)."""
         now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
         oldest = _oldest_alive(view, now_micros)
-        cut = len(self.prefix(view))
-        for keys in self._scan(view):
-            replies = self._execute(
-                [("HMGET", key, *_READ_FIELDS) for key in keys], f"reading {view.name!r}"
-            )
+        layout = self.view_keys(view)
+        doing = f"reading {view.name!r}"
+        for keys in self.transport.scan(layout.pattern, f"scanning feature view {view.name!r}"):
+            replies = self.transport.execute(pack_hmget(keys, _READ_FIELDS), doing)
             for key, (event, created, blob) in zip(keys, replies, strict=True):
                 if event is None or (not include_expired and int(event) < oldest):
                     continue
                 yield (
-                    decode_entity(key[cut:], view.join_keys),
+                    layout.join_keys(key, view.join_keys),
                     micros_to_datetime(int(event)),
                     micros_to_datetime(int(created)),
                     decode_values(blob),
@@ -469,14 +346,12 @@ class RedisOnlineStore(OnlineStore):
 
     def delete_entities(self, view: FeatureView, keys: Iterable[Mapping[str, object]]) -> int:
         """Delete entities of ``view`` by join keys; returns how many existed."""
-        prefix = self.prefix(view)
-        redis_keys = [
-            prefix + encode_entity(entity_key_values(k, view, "the keys to delete")) for k in keys
-        ]
+        layout = self.view_keys(view)
+        redis_keys = [layout.key(entity_key_values(k, view, "the keys to delete")) for k in keys]
         deleted = 0
         for start in range(0, len(redis_keys), self.batch_size):
             batch = redis_keys[start : start + self.batch_size]
-            deleted += self._execute([("DEL", *batch)], f"deleting from {view.name!r}")[0]
+            deleted += self.transport.execute([("DEL", *batch)], f"deleting from {view.name!r}")[0]
         if self.cache is not None:
             self.cache.invalidate(redis_keys)
         return int(deleted)
@@ -494,16 +369,16 @@ class RedisOnlineStore(OnlineStore):
         """
         now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
         oldest = _oldest_alive(view, now_micros)
+        layout = self.view_keys(view)
         existing: set[bytes] | None = None
         if existing_keys is not None:
             existing = {
-                encode_entity(entity_key_values(k, view, "existing_keys")) for k in existing_keys
+                layout.key(entity_key_values(k, view, "existing_keys")) for k in existing_keys
             }
-        cut = len(self.prefix(view))
         scanned = removed_expired = removed_gone = 0
         examples: list[Mapping[str, object]] = []
-        for keys in self._scan(view):
-            events = self._execute([("HMGET", k, "e") for k in keys], f"reading {view.name!r}")
+        for keys in self.transport.scan(layout.pattern, f"scanning feature view {view.name!r}"):
+            events = self.transport.execute(pack_hmget(keys, (b"e",)), f"reading {view.name!r}")
             doomed: list[tuple[bytes, bytes]] = []
             kinds: list[bool] = []
             for key, (event,) in zip(keys, events, strict=True):
@@ -511,7 +386,7 @@ class RedisOnlineStore(OnlineStore):
                     continue
                 scanned += 1
                 expired = int(event) < oldest
-                if expired or (existing is not None and key[cut:] not in existing):
+                if expired or (existing is not None and key not in existing):
                     doomed.append((key, event))
                     kinds.append(expired)
             if not doomed:
@@ -525,7 +400,7 @@ class RedisOnlineStore(OnlineStore):
                 else:
                     removed_gone += 1
                 if len(examples) < MAX_CLEANUP_EXAMPLES:
-                    examples.append(decode_entity(key[cut:], view.join_keys))
+                    examples.append(layout.join_keys(key, view.join_keys))
         if self.cache is not None:
             self.cache.clear()
         result = CleanupResult(view.name, scanned, removed_expired, removed_gone, tuple(examples))
@@ -536,10 +411,7 @@ class RedisOnlineStore(OnlineStore):
         self, doomed: list[tuple[bytes, bytes]], view: FeatureView
     ) -> list[bool]:
         """Per key whether it was deleted (one script call per key keeps the answer exact)."""
-        commands: list[tuple[object, ...]] = [
-            ("EVALSHA", _DELETE_SHA, 1, key, event) for key, event in doomed
-        ]
-        replies = self._execute(commands, f"cleaning up {view.name!r}")
+        replies = self.transport.execute(delete_if_event_calls(doomed), f"cleaning up {view.name!r}")
         return [bool(r) for r in replies]
 
 

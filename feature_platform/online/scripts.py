@@ -8,9 +8,15 @@ below 2^53, exact as Lua numbers. Returns the number of keys written.
 
 ``DELETE_IF_EVENT`` deletes key i only while its stored event time still equals ARGV[i],
 so an active cleanup never removes a value that a writer replaced after the scan.
+
+Both are called by SHA (``EVALSHA``); :data:`SCRIPTS` is what the transport loads again
+when Redis lost them (restart, ``SCRIPT FLUSH``).
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
 
 WRITE_IF_NEWER = """
 local written = 0
@@ -44,3 +50,37 @@ for i = 1, #KEYS do
 end
 return deleted
 """
+
+
+def _sha(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()
+
+
+WRITE_IF_NEWER_SHA = _sha(WRITE_IF_NEWER)
+DELETE_IF_EVENT_SHA = _sha(DELETE_IF_EVENT)
+SCRIPTS = {WRITE_IF_NEWER_SHA: WRITE_IF_NEWER, DELETE_IF_EVENT_SHA: DELETE_IF_EVENT}
+"""Every script by SHA."""
+
+
+def write_if_newer_calls(
+    keys: Sequence[bytes],
+    events: Sequence[int],
+    created: Sequence[int],
+    expire_at: Sequence[object],
+    blobs: Sequence[bytes],
+    start: int,
+    end: int,
+    keys_per_call: int,
+) -> Iterator[tuple[object, ...]]:
+    """``EVALSHA WRITE_IF_NEWER`` commands for rows ``start:end``, ``keys_per_call`` keys each."""
+    for first in range(start, end, keys_per_call):
+        last = min(first + keys_per_call, end)
+        argv: list[object] = []
+        for i in range(first, last):
+            argv += (events[i], created[i], expire_at[i], blobs[i])
+        yield ("EVALSHA", WRITE_IF_NEWER_SHA, last - first, *keys[first:last], *argv)
+
+
+def delete_if_event_calls(doomed: Sequence[tuple[bytes, bytes]]) -> list[tuple[object, ...]]:
+    """One ``EVALSHA DELETE_IF_EVENT`` per (key, stored event) so each reply is per key."""
+    return [("EVALSHA", DELETE_IF_EVENT_SHA, 1, key, event) for key, event in doomed]

@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from feature_platform.errors import SchemaError
 from feature_platform.online import FeatureStatus, RedisOnlineStore
 from feature_platform.online.codec import COMPRESSED_MARKER, decode_values, encode_values
-from feature_platform.online.keys import check_key_value, decode_entity, encode_entity, view_prefix
+from feature_platform.online.keys import (
+    ParsedKey,
+    ViewKeys,
+    check_key_value,
+    decode_entity,
+    encode_entity,
+    parse_key,
+    view_prefix,
+)
 from feature_platform.specs import ValueType, ViewRequest
 from feature_platform_tests.online.conftest import PAIRS, PROFILE, now_utc
 
@@ -50,6 +58,16 @@ def test_a_key_value_cannot_escape_into_another_view_or_tenant() -> None:
     assert key.startswith(b"fs:acme:pairs:")
     assert key.split(b":", 3)[:3] == [b"fs", b"acme", b"pairs"]
     assert decode_entity(key.split(b":", 3)[3], ["shop", "item_id"]) == {"shop": evil, "item_id": 1}
+
+
+def test_the_key_layout_builds_and_parses_its_own_keys() -> None:
+    evil = "x:fs:other:profile:*"
+    layout = ViewKeys("acme", "pairs")
+    keys = layout.keys([[evil, "b"], [1, 2]])
+    assert keys == [layout.key([evil, 1]), layout.key(["b", 2])]
+    assert parse_key(keys[0]) == ParsedKey("acme", "pairs", (evil, 1))
+    assert layout.join_keys(keys[1], ["shop", "item_id"]) == {"shop": "b", "item_id": 2}
+    assert all(key.startswith(layout.pattern.rstrip(b"*")) for key in keys)
 
 
 def test_int_keys_are_compact() -> None:

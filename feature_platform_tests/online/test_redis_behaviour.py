@@ -29,8 +29,8 @@ def test_a_read_of_many_views_and_entities_is_one_round_trip(
     store = RedisOnlineStore(redis_url, "rt")
     store.write(PROFILE, profile_rows(list(range(100))))
     trips: list[int] = []
-    real = store._round_trip
-    monkeypatch.setattr(store, "_round_trip", lambda commands: trips.append(len(commands)) or real(commands))
+    real = store.transport.round_trip
+    monkeypatch.setattr(store.transport, "round_trip", lambda commands: trips.append(len(commands)) or real(commands))
     response = store.read(
         [ViewRequest(PROFILE, ("country",)), ViewRequest(SCORES, ("score", "count"))],
         [{"user_id": i} for i in range(100)],
@@ -42,8 +42,8 @@ def test_a_read_of_many_views_and_entities_is_one_round_trip(
 def test_writes_are_batched_by_batch_size(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = RedisOnlineStore(redis_url, "batch", batch_size=40, script_keys=15)
     trips: list[int] = []
-    real = store._round_trip
-    monkeypatch.setattr(store, "_round_trip", lambda commands: trips.append(len(commands)) or real(commands))
+    real = store.transport.round_trip
+    monkeypatch.setattr(store.transport, "round_trip", lambda commands: trips.append(len(commands)) or real(commands))
     assert store.write(PROFILE, profile_rows(list(range(100)))).written == 100
     assert trips == [3, 3, 2]  # 40 + 40 + 20 rows; EVALSHA of <= 15 keys
 
@@ -91,7 +91,7 @@ def test_passwords_never_appear_in_errors_logs_or_repr(
     with pytest.raises(OnlineStoreUnavailableError) as unreachable:
         store.ping()
     tls = RedisOnlineStore(f"rediss://app:{secret}@127.0.0.1:{port}/0", "sec")
-    assert tls._pool.connection_class is redis.SSLConnection
+    assert tls.transport.pool.connection_class is redis.SSLConnection
     with pytest.raises(OnlineStoreUnavailableError) as tls_error:
         tls.read([ViewRequest(PROFILE, ("country",))], [{"user_id": 1}])
     texts = [str(unreachable.value), str(tls_error.value), repr(store), redact_url(url), caplog.text]

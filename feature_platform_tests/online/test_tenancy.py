@@ -49,9 +49,9 @@ def test_prefix_database_and_url_isolation(redis_url: str, tmp_path: Path) -> No
         assert sorted(shared.keys()) == [b"fs:acme:profile:\x01", b"fs:umbrella:profile:\x01"]
         assert redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/3").keys() == [b"fs:globex:profile:\x01"]
         assert other.client().keys() == [b"fs:initech:profile:\x01"]
-        pools = {id(store._pool) for store in stores.values()}
+        pools = {id(store.transport.pool) for store in stores.values()}
         assert len(pools) == 4  # a connection pool per tenant, even on the same URL
-        assert stores["acme"] is base and base.for_tenant("globex")._pool is stores["globex"]._pool
+        assert stores["acme"] is base and base.for_tenant("globex").transport.pool is stores["globex"].transport.pool
         assert routing.target("umbrella").isolation is TenantIsolation.PREFIX
     finally:
         other.stop()
