@@ -1,7 +1,7 @@
 """Freshness: per-tier freshness policies, the staleness check, and the on-call alert sensor."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -109,35 +109,99 @@ def build_staleness_check(view: FeatureView) -> dg.AssetChecksDefinition:
     return _staleness
 
 
-def _blocked_by_checks(instance: dg.DagsterInstance, view: FeatureView) -> list[str]:
+CHECK_HISTORY_LOOKBACK = 200
+
+Escalation = Callable[[dg.DagsterInstance, FeatureView], tuple[AlertLevel, str] | None]
+"""A rule that may raise a view's level above its staleness: the level and why, or None."""
+
+
+def failed_blocking_checks(instance: dg.DagsterInstance, view: FeatureView) -> list[str]:
+    """The blocking checks of ``view`` whose latest completed evaluation of some partition
+    failed (that partition's data is held back from the online store).
+
+    A planned or in-flight evaluation is neither passed nor failed: it does not change what
+    the partition's last completed evaluation said.
+    """
     failed = []
     for name in (VALIDATION_CHECK, LEAKAGE_CHECK):
-        record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(offline_key(view), name))
-        evaluation = record.evaluation if record else None
-        if evaluation is not None and not evaluation.passed:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(offline_key(view), name), limit=CHECK_HISTORY_LOOKBACK
+        )
+        latest: dict[str | None, bool] = {}
+        for record in history:  # newest first
+            evaluation = record.evaluation
+            if isinstance(evaluation, dg.AssetCheckEvaluation):
+                latest.setdefault(record.partition, evaluation.passed)
+        if not all(latest.values()):
             failed.append(name)
     return failed
 
 
-def view_alert(instance: dg.DagsterInstance, platform: FeaturePlatformResource, view: FeatureView, now: datetime) -> Alert:
-    """The view's alert: its staleness level, raised by Dagster's freshness state and by a
-    failed validation check (its data is held back from the online store)."""
+def _freshness_state(instance: dg.DagsterInstance, view: FeatureView) -> tuple[AlertLevel, str] | None:
+    state = instance.get_freshness_state_records([online_key(view)]).get(online_key(view))
+    if state is None:
+        return None
+    name = getattr(state.freshness_state, "value", str(state.freshness_state))
+    level = _FRESHNESS_LEVELS.get(name)
+    return (level, f"Dagster freshness policy state is {name}") if level else None
+
+
+def _blocking_checks(instance: dg.DagsterInstance, view: FeatureView) -> tuple[AlertLevel, str] | None:
+    blocked = failed_blocking_checks(instance, view)
+    if not blocked:
+        return None
+    return AlertLevel.CRITICAL, f"failed blocking checks {', '.join(blocked)}: new data is not being published"
+
+
+ESCALATIONS: tuple[Escalation, ...] = (_freshness_state, _blocking_checks)
+
+
+def view_alert(
+    instance: dg.DagsterInstance,
+    platform: FeaturePlatformResource,
+    view: FeatureView,
+    now: datetime,
+    escalations: Sequence[Escalation] = ESCALATIONS,
+) -> Alert:
+    """The view's alert: its staleness level, raised by each of ``escalations`` that fires
+    (Dagster's freshness state, a failed blocking check holding its data back)."""
     report = view_staleness(instance, platform, view, now)
     alert = Alert.from_staleness(report)
     level, reasons = report.level, list(report.reasons)
-    state = instance.get_freshness_state_records([online_key(view)]).get(online_key(view))
-    if state is not None:
-        state_name = getattr(state.freshness_state, "value", str(state.freshness_state))
-        if _FRESHNESS_LEVELS.get(state_name, AlertLevel.OK) > level:
-            level = _FRESHNESS_LEVELS[state_name]
-            reasons.append(f"Dagster freshness policy state is {state_name}")
-    blocked = _blocked_by_checks(instance, view)
-    if blocked and level < AlertLevel.CRITICAL:
-        level = AlertLevel.CRITICAL
-        reasons.append(f"failed blocking checks {', '.join(blocked)}: new data is not being published")
+    for escalation in escalations:
+        raised = escalation(instance, view)
+        if raised is not None and raised[0] > level:
+            level = raised[0]
+            reasons.append(raised[1])
     if level == report.level:
         return alert
     return Alert(view=view.name, level=level, details={**alert.details, "reasons": reasons})
+
+
+def unreadable_view_alert(view: FeatureView, error: Exception) -> Alert:
+    """P1 for a view whose state could not be read: on-call must look, since nothing else will."""
+    reason = f"its state cannot be read: {type(error).__name__}: {error}"
+    return Alert(
+        view=view.name,
+        level=AlertLevel.EMERGENCY,
+        summary=f"[{AlertLevel.EMERGENCY.priority}] Feature view {view.name!r}: {reason}",
+        details={"view": view.name, "level": AlertLevel.EMERGENCY.name, "reasons": [reason]},
+    )
+
+
+def evaluate_views(
+    context: dg.SensorEvaluationContext, platform: FeaturePlatformResource, views: Sequence[FeatureView], now: datetime
+) -> list[Alert]:
+    """Every view's alert, each evaluated on its own: one view whose state cannot be read
+    gets a P1 and cannot stop the alerts of the others."""
+    alerts = []
+    for view in views:
+        try:
+            alerts.append(view_alert(context.instance, platform, view, now))
+        except Exception as error:  # the sensor's tick must survive any one view
+            context.log.exception(f"Feature view {view.name!r}: evaluating its alert failed")
+            alerts.append(unreadable_view_alert(view, error))
+    return alerts
 
 
 def build_alert_sensor(views: Sequence[FeatureView]) -> dg.SensorDefinition:
@@ -153,7 +217,7 @@ def build_alert_sensor(views: Sequence[FeatureView]) -> dg.SensorDefinition:
     ) -> dg.SensorResult:
         manager = AlertManager.from_cursor(context.cursor)
         now = datetime.now(UTC)
-        alerts = [view_alert(context.instance, feature_platform, view, now) for view in views]
+        alerts = evaluate_views(context, feature_platform, views, now)
         notifiers = on_call.notifiers()
         if not notifiers:
             context.log.warning("No on-call webhook configured (FEATURE_PLATFORM_ONCALL_URL); not paging")

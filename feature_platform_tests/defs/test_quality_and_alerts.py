@@ -7,7 +7,9 @@ import duckdb
 import pytest
 
 from feature_platform.defs import build_definitions
+from feature_platform.defs.jobs import partition_range_tags
 from feature_platform.defs.monitoring import ALERT_SENSOR, MONITORING_JOB, OnCallResource
+from feature_platform.defs.quality_checks import LEAKAGE_CHECK, VALIDATION_CHECK
 from feature_platform.feature_repo import default_registry
 from feature_platform.feature_repo.views import user_purchase_activity
 from feature_platform.monitoring import freshness_windows
@@ -142,3 +144,45 @@ def test_alert_sensor_pages_once_escalates_on_outage_and_resolves(
         assert resolved == {"feature_platform/user_profile", "feature_platform/user_purchase_activity"}
         assert not [b for b in recovered if b["event_action"] == "trigger"]  # sessions: back below its peak
     assert ROUTING_KEY not in caplog.text
+
+
+def test_alert_sensor_survives_in_flight_runs_and_an_unreadable_view(
+    platform_settings: Settings, sample_warehouse: SampleWarehouse
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    with webhook_server() as receiver:
+        on_call = OnCallResource(webhook_url=receiver.url, kind="pagerduty", routing_key="key", max_attempts=1)
+        defs = build_definitions(platform_for(platform_settings), include_dbt=False, on_call=on_call)
+        job = defs.resolve_job_def("daily_feature_views_job")
+        days = [sample_warehouse.end - timedelta(days=n) for n in range(sample_warehouse.days, 0, -1)]
+        keys = [Partitioning.DAILY.key_for(day) for day in days]
+        job.execute_in_process(instance=instance, tags=partition_range_tags(keys[0], keys[-1]))
+        # The range ran as one run, yet every partition it planned got its own evaluation:
+        # none stays open (the UI showed such checks as Skipped beside a Passed execution).
+        for view in default_registry().views:
+            if view.partitioning is Partitioning.DAILY:
+                for check in (VALIDATION_CHECK, LEAKAGE_CHECK):
+                    history = instance.event_log_storage.get_asset_check_execution_history(
+                        dg.AssetCheckKey(dg.AssetKey(view.name), check), limit=50)
+                    assert [(r.partition, r.status.value) for r in reversed(history)] == [(k, "SUCCEEDED") for k in keys]
+
+        # A run in flight: its checks are planned, neither passed nor failed.
+        instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": keys[-1]})
+        planned = instance.get_latest_asset_check_evaluation_record(
+            dg.AssetCheckKey(dg.AssetKey(user_purchase_activity.name), VALIDATION_CHECK))
+        assert planned is not None and planned.status.value == "PLANNED"
+        # And one view whose state cannot be read.
+        offline = platform_for(platform_settings).offline_store()
+        offline.partition_path(user_purchase_activity, days[-1]).write_bytes(b"not a parquet file")
+
+        sensor = defs.resolve_sensor_def(ALERT_SENSOR)
+        with dg.build_sensor_context(instance=instance, definitions=defs,
+                                     resources={"feature_platform": platform_for(platform_settings), "on_call": on_call}) as context:
+            sensor.evaluate_tick(context)
+        pages = {b["dedup_key"].split("/")[-1]: b for b in receiver.bodies}
+        broken = pages["user_purchase_activity"]["payload"]
+        assert broken["severity"] == "critical" and "[P1]" in broken["summary"]
+        assert "state cannot be read" in broken["summary"]
+        # The other views were evaluated as usual: the profile is healthy, the hourly view has no data yet.
+        assert "user_profile" not in pages
+        assert pages["user_session_activity"]["payload"]["severity"] == "warning"
