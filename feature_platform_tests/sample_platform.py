@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ class SampleWarehouse:
     end: datetime
     days: int
     summary: SampleSummary
+    dbt_build_time: timedelta
+    """How long the full `dbt build` of the warehouse took (wall clock)."""
 
     def copy_to(self, data_dir: Path, redis_url: str) -> Settings:
         """Settings over a private copy of the landing data and the warehouse."""
@@ -59,5 +62,7 @@ def build_sample_warehouse(data_dir: Path, *, days: int = 3, n_users: int = 40) 
     settings = Settings(data_dir=data_dir)
     end = sample_end()
     summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
+    started = time.perf_counter()
     dbt_build(settings, data_dir / "dbt")
-    return SampleWarehouse(settings.data_dir, end, days, summary)
+    built_in = timedelta(seconds=time.perf_counter() - started)
+    return SampleWarehouse(settings.data_dir, end, days, summary, built_in)

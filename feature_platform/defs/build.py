@@ -84,7 +84,7 @@ def build_definitions(
         assets=assets,
         asset_checks=[c for checks in blocking_checks.values() for c in checks] + consistency_checks + staleness_checks,
         jobs=jobs,  # type: ignore[arg-type]
-        schedules=build_schedules(materialize_jobs, include_dbt=include_dbt),
+        schedules=build_schedules(views, materialize_jobs, include_dbt=include_dbt),
         sensors=[build_late_data_sensor(views, materialize_jobs), build_alert_sensor(online_views)],
         resources=resources,
     )

@@ -28,10 +28,15 @@ def online_key(view: FeatureView) -> dg.AssetKey:
     return dg.AssetKey([ONLINE_KEY_PREFIX, view.name])
 
 
+def source_model(view: FeatureView) -> str:
+    """The dbt model that builds the view's source table."""
+    source = view.table_source
+    return source.dbt_model or source.table
+
+
 def source_key(view: FeatureView) -> dg.AssetKey:
     """The dbt model asset that builds the view's source table."""
-    source = view.table_source
-    return dg.AssetKey([DBT_KEY_PREFIX, source.dbt_model or source.table])
+    return dg.AssetKey([DBT_KEY_PREFIX, source_model(view)])
 
 
 def _column_schema(view: FeatureView) -> dg.TableSchema:

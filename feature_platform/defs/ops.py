@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from feature_platform.defs.feature_view_assets import online_key
+from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.materialization.checkpoints import CheckpointStore
 from feature_platform.materialization.consistency import offline_entity_keys
@@ -33,6 +34,36 @@ def _selected(platform: FeaturePlatformResource, names: Sequence[str] | None) ->
     return [v for v in views if v.online]
 
 
+def publish_views(
+    context: dg.OpExecutionContext,
+    platform: FeaturePlatformResource,
+    warehouse: DuckDBResource,
+    views: Sequence[FeatureView],
+    reprocessing_window: timedelta,
+) -> Iterator[tuple[FeatureView, dict[str, object]]]:
+    """Publish rows created since each view's checkpoint; yields each view with the facts
+    of its publish (rows read, written, kept newer, the new checkpoint)."""
+    checkpoints = CheckpointStore(platform.settings.data_dir / "checkpoints")
+    with open_warehouse(warehouse) as con:
+        for view in views:
+            result = publish_incremental(
+                con, view, platform.online_store(), checkpoints,
+                now=datetime.now(UTC), reprocessing_window=reprocessing_window,
+            )
+            context.log.info(
+                f"{view.name}: read {result.rows_read} rows created after {result.read_after}; "
+                f"wrote {result.write.written}, kept newer {result.write.skipped_not_newer}; "
+                f"checkpoint {result.checkpoint_before} -> {result.checkpoint_after}"
+            )
+            yield view, {
+                "mode": "incremental",
+                "rows_read": result.rows_read,
+                "written": result.write.written,
+                "skipped_not_newer": result.write.skipped_not_newer,
+                "checkpoint": str(result.checkpoint_after),
+            }
+
+
 @dg.op(out={}, retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0))
 def publish_incremental_op(
     context: dg.OpExecutionContext,
@@ -41,29 +72,10 @@ def publish_incremental_op(
     config: IncrementalConfig,
 ) -> Iterator[dg.AssetObservation]:
     """Publish rows created since each view's checkpoint to the online store."""
-    checkpoints = CheckpointStore(feature_platform.settings.data_dir / "checkpoints")
+    views = _selected(feature_platform, config.views)
     window = timedelta(minutes=config.reprocessing_window_minutes)
-    with open_warehouse(warehouse) as con:
-        for view in _selected(feature_platform, config.views):
-            result = publish_incremental(
-                con, view, feature_platform.online_store(), checkpoints,
-                now=datetime.now(UTC), reprocessing_window=window,
-            )
-            context.log.info(
-                f"{view.name}: read {result.rows_read} rows created after {result.read_after}; "
-                f"wrote {result.write.written}, kept newer {result.write.skipped_not_newer}; "
-                f"checkpoint {result.checkpoint_before} -> {result.checkpoint_after}"
-            )
-            yield dg.AssetObservation(
-                asset_key=online_key(view),
-                metadata={
-                    "mode": "incremental",
-                    "rows_read": result.rows_read,
-                    "written": result.write.written,
-                    "skipped_not_newer": result.write.skipped_not_newer,
-                    "checkpoint": str(result.checkpoint_after),
-                },
-            )
+    for view, facts in publish_views(context, feature_platform, warehouse, views, window):
+        yield dg.AssetObservation(asset_key=online_key(view), metadata=dagster_metadata(facts))
 
 
 class CleanupConfig(dg.Config):

@@ -1,14 +1,28 @@
-"""The hybrid schedule of the seed: daily full, hourly incremental, weekly validation."""
+"""Schedules generated from each view's freshness tier (``materialization/cadence.py``).
+
+- NEAR_REAL_TIME: a micro-batch every 5 minutes (`dbt build` of their models, then their
+  incremental publish);
+- BATCH: `dbt build` every hour at :00, the incremental publish at :15, and the daily full run;
+- STATIC: the daily run (the previous day's partition at 02:00);
+- REAL_TIME: streamed by the stream processor, nothing to schedule for freshness;
+- offline partitions: every daily view's previous day at 02:00 (the full recompute), every
+  hourly view's previous hour at :10;
+- housekeeping: online cleanup daily at 05:00, validation Mondays at 04:00, staleness
+  metrics every 15 minutes.
+"""
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from feature_platform.defs.jobs import DBT_BUILD_JOB, materialize_job_name
+from feature_platform.defs.microbatch import build_microbatch_job
 from feature_platform.defs.monitoring import MONITORING_JOB
 from feature_platform.defs.ops import CLEANUP_JOB, INCREMENTAL_JOB
-from feature_platform.specs import Partitioning
+from feature_platform.materialization.cadence import RefreshMode, cadence_for, cron_for
+from feature_platform.specs import FeatureView, FreshnessTier, Partitioning
 
 if TYPE_CHECKING:
     from dagster._core.definitions.partitions.partitioned_schedule import (
@@ -18,36 +32,88 @@ if TYPE_CHECKING:
         UnresolvedAssetJobDefinition,
     )
 
+    Schedule = dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition
+
 
 VALIDATION_JOB = "weekly_validation_job"
+DAILY_FULL_SCHEDULE = "daily_full_materialization"
+HOURLY_PARTITION_SCHEDULE = "hourly_partition_materialization"
+HOURLY_DBT_SCHEDULE = "hourly_dbt_build"
+HOURLY_INCREMENTAL_SCHEDULE = "hourly_incremental"
+HOURLY_PARTITION_OFFSET = timedelta(minutes=10)
+
+
+def microbatch_schedule_name(tier: FreshnessTier) -> str:
+    """The schedule of a tier's micro-batch."""
+    return f"{FreshnessTier(tier).value}_microbatch"
 
 
 def build_schedules(
-    materialize_jobs: Sequence["UnresolvedAssetJobDefinition"], *, include_dbt: bool
-) -> list["dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition"]:
-    """dbt hourly at :00; daily views' previous day at 02:00 UTC (full); hourly views' last
-    hour at :10; incremental online publish at :15; cleanup daily at 05:00; validation
-    Mondays at 04:00; staleness metrics every 15 minutes."""
-    schedules: list[dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition] = []
-    for job in materialize_jobs:
-        if job.name == materialize_job_name(Partitioning.DAILY):
+    views: Sequence[FeatureView],
+    materialize_jobs: Sequence["UnresolvedAssetJobDefinition"],
+    *,
+    include_dbt: bool,
+) -> list["Schedule"]:
+    """Every schedule of the platform, from the tiers of ``views`` (see the module docstring)."""
+    by_tier: dict[FreshnessTier, list[FeatureView]] = {}
+    for view in views:
+        by_tier.setdefault(view.tier, []).append(view)
+    schedules: list[Schedule] = [*_partition_schedules(materialize_jobs)]
+    batch = cadence_for(FreshnessTier.BATCH)
+    if include_dbt:
+        capture = cron_for(batch.every, batch.offset - batch.publish_lag)
+        schedules.append(_schedule(HOURLY_DBT_SCHEDULE, DBT_BUILD_JOB, capture))
+    batch_views = [v.name for v in by_tier.get(FreshnessTier.BATCH, []) if v.online]
+    if batch_views:
+        schedules.append(
+            _schedule(
+                HOURLY_INCREMENTAL_SCHEDULE, INCREMENTAL_JOB, batch.cron,
+                run_config={"ops": {"publish_incremental_op": {"config": {"views": batch_views}}}},
+            )
+        )
+    for tier, group in by_tier.items():
+        cadence = cadence_for(tier)
+        online = [v for v in group if v.online]
+        if cadence.mode is RefreshMode.MICRO_BATCH and online:
+            job = build_microbatch_job(tier, online, include_dbt=include_dbt)
             schedules.append(
-                dg.build_schedule_from_partitioned_job(
-                    job, name="daily_full_materialization", hour_of_day=2, minute_of_hour=0
+                dg.ScheduleDefinition(
+                    name=microbatch_schedule_name(tier), job=job, cron_schedule=cadence.cron,
+                    execution_timezone="UTC",
                 )
             )
-        else:
-            schedules.append(
-                dg.build_schedule_from_partitioned_job(job, name="hourly_partition_materialization", minute_of_hour=10)
-            )
-    if include_dbt:
-        schedules.append(
-            dg.ScheduleDefinition(name="hourly_dbt_build", job_name=DBT_BUILD_JOB, cron_schedule="0 * * * *", execution_timezone="UTC")
-        )
     schedules += [
-        dg.ScheduleDefinition(name="hourly_incremental", job_name=INCREMENTAL_JOB, cron_schedule="15 * * * *", execution_timezone="UTC"),
-        dg.ScheduleDefinition(name="daily_online_cleanup", job_name=CLEANUP_JOB, cron_schedule="0 5 * * *", execution_timezone="UTC"),
-        dg.ScheduleDefinition(name="weekly_validation", job_name=VALIDATION_JOB, cron_schedule="0 4 * * 1", execution_timezone="UTC"),
-        dg.ScheduleDefinition(name="freshness_monitoring", job_name=MONITORING_JOB, cron_schedule="*/15 * * * *", execution_timezone="UTC"),
+        _schedule("daily_online_cleanup", CLEANUP_JOB, "0 5 * * *"),
+        _schedule("weekly_validation", VALIDATION_JOB, "0 4 * * 1"),
+        _schedule("freshness_monitoring", MONITORING_JOB, "*/15 * * * *"),
     ]
     return schedules
+
+
+def _partition_schedules(
+    materialize_jobs: Sequence["UnresolvedAssetJobDefinition"],
+) -> list["Schedule"]:
+    """The previous partition of every view: daily at the daily tier's hour, hourly at :10."""
+    daily = cadence_for(FreshnessTier.STATIC).offset
+    schedules: list[Schedule] = []
+    for job in materialize_jobs:
+        if job.name == materialize_job_name(Partitioning.DAILY):
+            schedule = dg.build_schedule_from_partitioned_job(
+                job, name=DAILY_FULL_SCHEDULE, hour_of_day=daily.seconds // 3600, minute_of_hour=daily.seconds // 60 % 60
+            )
+        else:
+            schedule = dg.build_schedule_from_partitioned_job(
+                job, name=HOURLY_PARTITION_SCHEDULE, minute_of_hour=HOURLY_PARTITION_OFFSET.seconds // 60
+            )
+        schedules.append(schedule)
+    return schedules
+
+
+def _schedule(
+    name: str, job_name: str, cron: str | None, run_config: dict[str, object] | None = None
+) -> dg.ScheduleDefinition:
+    if cron is None:
+        raise ValueError(f"Schedule {name!r} needs a cron expression")
+    return dg.ScheduleDefinition(
+        name=name, job_name=job_name, cron_schedule=cron, execution_timezone="UTC", run_config=run_config
+    )
