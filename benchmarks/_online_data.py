@@ -1,4 +1,5 @@
-"""Shared pieces of the online-store benchmarks: a private Redis and synthetic feature data."""
+"""Shared pieces of the online-store benchmarks: a private Redis (or Redis Cluster) and
+synthetic feature data."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from feature_platform.specs import (
     TableSource,
     ValueType,
 )
+from feature_platform_tests.redis_cluster import RedisCluster
 from feature_platform_tests.redis_server import RedisServer
 
 USER = Entity("user", {"user_id": ValueType.INT64})
@@ -62,6 +64,11 @@ def feature_rows(
 def start_redis() -> RedisServer:
     """A private redis-server on a free port (never another server)."""
     return RedisServer(Path(tempfile.mkdtemp(prefix="fp-bench-redis-"))).start()
+
+
+def start_cluster() -> RedisCluster:
+    """A private Redis Cluster (3 masters + 3 replicas) on free ports."""
+    return RedisCluster(Path(tempfile.mkdtemp(prefix="fp-bench-cluster-"))).start()
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float, float]:

@@ -20,7 +20,16 @@ class OnlineStorePermissionError(OnlineStoreError):
     """Redis ACLs refused a command: the credentials may not touch these keys."""
 
 
-_SCHEMES = ("redis", "rediss", "unix")
+_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+# A slot moved or not served yet, a master down, the cluster marked down: retry later.
+_CLUSTER_TRANSIENT = (
+    redis.exceptions.AskError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +46,13 @@ class RedisEndpoint:
 
     @classmethod
     def parse(cls, url: str) -> RedisEndpoint:
-        """Parse ``redis://``, ``rediss://`` (TLS) or ``unix://`` URLs; ConfigError otherwise."""
+        """Parse ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+cluster://`` or
+        ``rediss+cluster://`` (a Redis Cluster: any node's address) URLs; ConfigError otherwise."""
         parts = urlsplit(url)
         if parts.scheme not in _SCHEMES:
             raise ConfigError(
                 f"Redis URL scheme {parts.scheme!r} is not supported; use redis://, rediss:// "
-                "(TLS) or unix://"
+                "(TLS), unix://, or redis+cluster:// / rediss+cluster:// for a Redis Cluster"
             )
         try:
             port = parts.port
@@ -51,6 +61,10 @@ class RedisEndpoint:
         db_text = parts.path.lstrip("/") if parts.scheme != "unix" else ""
         if db_text and not db_text.isdigit():
             raise ConfigError(f"Redis URL {redact_url(url)}: database {db_text!r} is not a number")
+        if parts.scheme in CLUSTER_SCHEMES and db_text not in ("", "0"):
+            raise ConfigError(
+                f"Redis URL {redact_url(url)}: a Redis Cluster has database 0 only; drop /{db_text}"
+            )
         return cls(
             url=url,
             scheme=parts.scheme,
@@ -60,6 +74,11 @@ class RedisEndpoint:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
+
+    @property
+    def is_cluster(self) -> bool:
+        """Whether the URL names a Redis Cluster (``redis+cluster://``)."""
+        return self.scheme in CLUSTER_SCHEMES
 
     @property
     def where(self) -> str:
@@ -113,6 +132,11 @@ def translated_errors(endpoint: RedisEndpoint, doing: str) -> Iterator[None]:
         raise OnlineStoreUnavailableError(
             f"Redis at {endpoint.where} is unavailable while {doing}: "
             f"{type(exc).__name__}: {endpoint.scrub(str(exc))}"
+        ) from None
+    except _CLUSTER_TRANSIENT as exc:
+        raise OnlineStoreUnavailableError(
+            f"Redis Cluster at {endpoint.where} is unavailable while {doing} (a failover or "
+            f"resharding in progress): {type(exc).__name__}: {endpoint.scrub(str(exc))}"
         ) from None
     except redis.ResponseError as exc:
         if not _is_acl_denial(exc):

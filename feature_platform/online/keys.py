@@ -2,16 +2,24 @@
 
 Layout: one Redis hash per (tenant, feature view, entity)::
 
-    fs:{tenant}:{view}:{entity}
+    fs:<tenant>:<view>:{<bucket>}<entity>
 
 ``tenant`` and ``view`` are safe identifiers (letters, digits, ``_``), so the first three
-``:`` always end the prefix. ``{entity}`` is the entity's join-key values, in the entity's
+``:`` always end the prefix. ``<entity>`` is the entity's join-key values, in the entity's
 key order, each encoded with msgpack and concatenated. msgpack is typed and
 length-prefixed, so the encoding is injective: the int ``1`` (``0x01``) and the string
 ``"1"`` (``0xa1 0x31``) differ; a value containing ``:``, ``*``, newlines, any unicode or
 thousands of characters stays inside its own length prefix and can neither collide with
 another entity nor reach into another view's or tenant's prefix. An int key costs 1-9
-bytes, so keys stay short (``fs:acme:user_profile:\\x2a`` for user 42).
+bytes, so keys stay short (``fs:acme:user_profile:{603}\\x2a`` for user 42).
+
+``{<bucket>}`` is an explicit Redis Cluster hash tag: the bucket is ``crc32(entity) %
+1024`` in decimal, so entities spread evenly over 1,024 buckets (far more than any number
+of masters), and keys of one bucket share a slot, which a script call over many keys
+needs. Redis hashes the text between the FIRST ``{`` of a key and the next ``}``; nothing
+before the tag may hold a brace (identifiers cannot), so msgpack entity bytes that contain
+``{`` or ``}`` never form an accidental tag. The tag is in every key, on a single Redis too,
+so one layout serves both topologies.
 
 Every module builds, scans and parses keys through this one: :class:`ViewKeys` for the
 keys of one (tenant, view), :func:`parse_key` for a key of unknown view (hot-key reports).
@@ -19,6 +27,7 @@ keys of one (tenant, view), :func:`parse_key` for a key of unknown view (hot-key
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +38,9 @@ from feature_platform.errors import MissingColumnError, SchemaError
 from feature_platform.specs import FeatureView, ValueType
 
 KEY_NAMESPACE = "fs"
+BUCKETS = 1024
+"""Hash-tag buckets that entities spread over (fixed: changing it moves every key)."""
+_TAGS = [b"{%d}" % bucket for bucket in range(BUCKETS)]
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -41,6 +53,17 @@ def view_prefix(tenant: str, view: str) -> bytes:
 def tenant_pattern(tenant: str) -> str:
     """The Redis glob matching every key of ``tenant`` (for ACL rules ``~fs:{tenant}:*``)."""
     return f"{KEY_NAMESPACE}:{tenant}:*"
+
+
+def entity_tag(entity: bytes) -> bytes:
+    """The hash tag ``{<bucket>}`` of an encoded entity."""
+    return _TAGS[zlib.crc32(entity) % BUCKETS]
+
+
+def split_tag(rest: bytes) -> tuple[bytes, bytes]:
+    """``(tag, entity)`` of the part of a key after its view prefix."""
+    end = rest.index(b"}") + 1
+    return rest[:end], rest[end:]
 
 
 class ViewKeys:
@@ -56,23 +79,31 @@ class ViewKeys:
 
     def key(self, values: Sequence[object]) -> bytes:
         """The key of one entity from its checked join-key values, in key order."""
-        return self.prefix + encode_entity(values)
+        entity = encode_entity(values)
+        return self.prefix + entity_tag(entity) + entity
 
     def keys(self, columns: Sequence[Sequence[object]]) -> list[bytes]:
         """The keys of many entities from their checked join-key columns, in key order."""
         prefix = self.prefix
+        tags = _TAGS
+        crc32 = zlib.crc32
         if len(columns) == 1:
-            packb = msgpack.packb
-            return [prefix + packb(v) for v in columns[0]]
-        return [prefix + encode_entity(values) for values in zip(*columns, strict=True)]
+            entities = list(map(msgpack.packb, columns[0]))
+        else:
+            entities = [encode_entity(values) for values in zip(*columns, strict=True)]
+        return [prefix + tags[crc32(e) % BUCKETS] + e for e in entities]
+
+    def tag(self, key: bytes) -> bytes:
+        """The hash tag of one of this view's keys (keys of one tag share a cluster slot)."""
+        return key[self._cut : key.index(b"}", self._cut) + 1]
 
     def entity(self, key: bytes) -> bytes:
         """The encoded entity part of one of this view's keys."""
-        return key[self._cut :]
+        return key[key.index(b"}", self._cut) + 1 :]
 
     def join_keys(self, key: bytes, key_names: Sequence[str]) -> dict[str, object]:
         """The join-key dict of one of this view's keys."""
-        return decode_entity(key[self._cut :], key_names)
+        return decode_entity(self.entity(key), key_names)
 
 
 @dataclass(frozen=True)
@@ -86,8 +117,8 @@ class ParsedKey:
 
 def parse_key(key: bytes) -> ParsedKey:
     """Take any key of the layout apart (the first three ``:`` end the prefix)."""
-    _, tenant, view, entity = key.split(b":", 3)
-    return ParsedKey(tenant.decode(), view.decode(), tuple(_unpack(entity)))
+    _, tenant, view, rest = key.split(b":", 3)
+    return ParsedKey(tenant.decode(), view.decode(), tuple(_unpack(split_tag(rest)[1])))
 
 
 def _unpack(data: bytes) -> list[object]:

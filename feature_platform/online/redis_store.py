@@ -2,7 +2,7 @@
 
 Keys are built and parsed by :mod:`feature_platform.online.keys` only, round trips go
 through :mod:`feature_platform.online.transport`. One hash per entity,
-``fs:{tenant}:{view}:{entity}``, with three fields:
+``fs:<tenant>:<view>:{<bucket>}<entity>``, with three fields:
 
 * ``e``: event timestamp, integer microseconds since the Unix epoch (UTC);
 * ``c``: created timestamp, same unit;
@@ -17,10 +17,16 @@ optional rows/s limit so a backfill leaves room for reads. Keys expire (Redis) a
 sends one ``HMGET e c v`` per (view, entity) in ONE pipelined round trip and decides EXPIRED from ``e`` at read time,
 so the ttl boundary is exact whatever Redis's lazy expiry does.
 
+On a Redis Cluster the same operations run through the cluster transport: a write sorts its
+rows by hash-tag bucket so each script call's keys share a slot, and a round trip becomes one
+pipelined round trip per node involved, in parallel.
+
 Recommended ``maxmemory-policy``: ``volatile-ttl`` when every view has a ttl (under memory
 pressure Redis drops the values closest to expiring, never a value without ttl), or
 ``allkeys-lru`` as the backup of the seed when some views have no ttl. Never
-``noeviction`` for a store that backfills: writes would fail when memory is full.
+``noeviction`` for a store that backfills: writes would fail when memory is full. A read
+of an evicted value answers NOT_FOUND; the daily cleanup and the next materialization put
+it back (``feature_platform_tests/online/test_eviction.py``).
 """
 
 from __future__ import annotations
@@ -55,8 +61,8 @@ from feature_platform.online.results import MAX_CLEANUP_EXAMPLES, CleanupResult,
 from feature_platform.online.scripts import delete_if_event_calls, write_if_newer_calls
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import TenantRouting
-from feature_platform.online.transport import TenantPools, pack_hmget
-from feature_platform.specs import FeatureView, ValueType, ViewRequest
+from feature_platform.online.transport import TenantPools
+from feature_platform.specs import FeatureView, FreshnessTier, ValueType, ViewRequest
 from feature_platform.specs._validation import check_identifier
 
 if TYPE_CHECKING:
@@ -65,6 +71,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _READ_FIELDS = (b"e", b"c", b"v")
+REPLICA_TIERS = frozenset({FreshnessTier.BATCH, FreshnessTier.STATIC})
+"""Tiers whose reads may be answered by a replica (``replica_reads``): they accept the
+replica's lag (milliseconds, seconds in a bad moment); REAL_TIME and NEAR_REAL_TIME never."""
 
 
 class RedisOnlineStore(OnlineStore):
@@ -77,6 +86,11 @@ class RedisOnlineStore(OnlineStore):
     ``write_rate_limit``: max rows/s written (None: unlimited). ``cache``: optional L1.
     ``expiry_grace``: how long after ``event_timestamp + ttl`` Redis drops a key (reads
     report EXPIRED from the exact bound on; the grace only absorbs clock skew).
+
+    ``redis+cluster://host:port`` (any node; ``rediss+cluster://`` for TLS) selects a Redis
+    Cluster (:mod:`feature_platform.online.cluster_transport`); everything else is the same.
+    ``replica_reads`` (cluster only): reads of BATCH and STATIC views may be answered by a
+    replica of the key's slot (:data:`REPLICA_TIERS`).
     """
 
     def __init__(
@@ -93,6 +107,7 @@ class RedisOnlineStore(OnlineStore):
         max_connections: int = 64,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
+        replica_reads: bool = False,
         _pools: TenantPools | None = None,
         _siblings: dict[str, RedisOnlineStore] | None = None,
     ) -> None:
@@ -119,6 +134,7 @@ class RedisOnlineStore(OnlineStore):
             "tenants": self.routing,
             "script_keys": script_keys,
             "expiry_grace": expiry_grace,
+            "replica_reads": replica_reads,
         }
         self._pools = _pools or TenantPools(
             {
@@ -132,6 +148,12 @@ class RedisOnlineStore(OnlineStore):
         self._siblings.setdefault(tenant, self)
         self.transport = self._pools.transport(tenant, self.routing.url_for(tenant, url))
         self.endpoint = self.transport.endpoint
+        if replica_reads and not self.transport.single_slot_calls:
+            raise ConfigError(
+                f"replica_reads needs a Redis Cluster (a redis+cluster:// URL); tenant "
+                f"{tenant!r} is on the single Redis at {self.endpoint.where}"
+            )
+        self.replica_reads = replica_reads
         self._view_keys: dict[str, ViewKeys] = {}
 
     def __repr__(self) -> str:
@@ -197,8 +219,13 @@ class RedisOnlineStore(OnlineStore):
                 pending.extend((index, position, key) for position, key in enumerate(keys))
             records.append(row_records)
         if pending:
-            packed = pack_hmget([key for _, _, key in pending], _READ_FIELDS)
-            replies = self.transport.execute(packed, "reading features")
+            replica_ok = None
+            if self.replica_reads:
+                allowed = [request.view.tier in REPLICA_TIERS for request in requests]
+                replica_ok = [allowed[index] for index, _, _ in pending]
+            replies = self.transport.read_hashes(
+                [key for _, _, key in pending], _READ_FIELDS, "reading features", replica_ok
+            )
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))
@@ -275,11 +302,19 @@ class RedisOnlineStore(OnlineStore):
         else:
             skipped_expired = 0
             expire_at = [""] * latest.num_rows
-        keys = self.view_keys(view).keys([latest.column(k).to_pylist() for k in view.join_keys])
+        layout = self.view_keys(view)
+        keys = layout.keys([latest.column(k).to_pylist() for k in view.join_keys])
         blobs = _encode_rows(latest, view)
-        written = self._write_batches(
-            view, keys, events.tolist(), latest.column("__c").to_pylist(), expire_at, blobs
-        )
+        event_list, created = events.tolist(), latest.column("__c").to_pylist()
+        tags = None
+        if self.transport.single_slot_calls:
+            # A script call's keys must share a slot: rows of one bucket go together.
+            tags = [layout.tag(key) for key in keys]
+            order = sorted(range(len(keys)), key=tags.__getitem__)
+            keys, tags, blobs = [keys[i] for i in order], [tags[i] for i in order], [blobs[i] for i in order]
+            event_list, created = [event_list[i] for i in order], [created[i] for i in order]
+            expire_at = [expire_at[i] for i in order]
+        written = self._write_batches(view, keys, event_list, created, expire_at, blobs, tags)
         if self.cache is not None:
             self.cache.invalidate(keys)
         result = WriteResult(
@@ -302,6 +337,7 @@ class RedisOnlineStore(OnlineStore):
         created: list[int],
         expire_at: list[object],
         blobs: list[bytes],
+        tags: list[bytes] | None,
     ) -> int:
         written = 0
         started = time.monotonic()
@@ -310,7 +346,7 @@ class RedisOnlineStore(OnlineStore):
         for batch_start in range(0, total, self.batch_size):
             batch_end = min(batch_start + self.batch_size, total)
             commands = list(
-                write_if_newer_calls(keys, events, created, expire_at, blobs, batch_start, batch_end, chunk)
+                write_if_newer_calls(keys, events, created, expire_at, blobs, batch_start, batch_end, chunk, tags)
             )
             replies = self.transport.execute(commands, f"writing feature view {view.name!r}")
             written += sum(replies)
@@ -333,7 +369,7 @@ class RedisOnlineStore(OnlineStore):
         layout = self.view_keys(view)
         doing = f"reading {view.name!r}"
         for keys in self.transport.scan(layout.pattern, f"scanning feature view {view.name!r}"):
-            replies = self.transport.execute(pack_hmget(keys, _READ_FIELDS), doing)
+            replies = self.transport.read_hashes(keys, _READ_FIELDS, doing)
             for key, (event, created, blob) in zip(keys, replies, strict=True):
                 if event is None or (not include_expired and int(event) < oldest):
                     continue
@@ -351,7 +387,9 @@ class RedisOnlineStore(OnlineStore):
         deleted = 0
         for start in range(0, len(redis_keys), self.batch_size):
             batch = redis_keys[start : start + self.batch_size]
-            deleted += self.transport.execute([("DEL", *batch)], f"deleting from {view.name!r}")[0]
+            # One DEL per key: on a Redis Cluster the keys of one command must share a slot.
+            replies = self.transport.execute([("DEL", key) for key in batch], f"deleting from {view.name!r}")
+            deleted += sum(replies)
         if self.cache is not None:
             self.cache.invalidate(redis_keys)
         return int(deleted)
@@ -378,7 +416,7 @@ class RedisOnlineStore(OnlineStore):
         scanned = removed_expired = removed_gone = 0
         examples: list[Mapping[str, object]] = []
         for keys in self.transport.scan(layout.pattern, f"scanning feature view {view.name!r}"):
-            events = self.transport.execute(pack_hmget(keys, (b"e",)), f"reading {view.name!r}")
+            events = self.transport.read_hashes(keys, (b"e",), f"reading {view.name!r}")
             doomed: list[tuple[bytes, bytes]] = []
             kinds: list[bool] = []
             for key, (event,) in zip(keys, events, strict=True):

@@ -71,16 +71,49 @@ def write_if_newer_calls(
     start: int,
     end: int,
     keys_per_call: int,
+    tags: Sequence[bytes] | None = None,
 ) -> Iterator[tuple[object, ...]]:
-    """``EVALSHA WRITE_IF_NEWER`` commands for rows ``start:end``, ``keys_per_call`` keys each."""
-    for first in range(start, end, keys_per_call):
+    """``EVALSHA WRITE_IF_NEWER`` commands for rows ``start:end``, ``keys_per_call`` keys each.
+
+    ``tags``: the rows' hash tags, rows of one tag adjacent; a call then also ends where the
+    tag changes, so all keys of one call share a Redis Cluster slot.
+    """
+    first = start
+    while first < end:
         last = min(first + keys_per_call, end)
+        if tags is not None:
+            tag = tags[first]
+            for i in range(first + 1, last):
+                if tags[i] != tag:
+                    last = i
+                    break
         argv: list[object] = []
         for i in range(first, last):
             argv += (events[i], created[i], expire_at[i], blobs[i])
         yield ("EVALSHA", WRITE_IF_NEWER_SHA, last - first, *keys[first:last], *argv)
+        first = last
 
 
 def delete_if_event_calls(doomed: Sequence[tuple[bytes, bytes]]) -> list[tuple[object, ...]]:
     """One ``EVALSHA DELETE_IF_EVENT`` per (key, stored event) so each reply is per key."""
     return [("EVALSHA", DELETE_IF_EVENT_SHA, 1, key, event) for key, event in doomed]
+
+
+def _function_name(name: str, source: str) -> str:
+    # The code's hash is part of the name: a cluster still holding an older library is
+    # found out ("Function not found") and gets this one loaded, never runs old code.
+    return f"{name}_{_sha(source)[:12]}"
+
+
+_FUNCTIONS = {
+    _sha(source): (_function_name(name, source), source)
+    for name, source in (("write_if_newer", WRITE_IF_NEWER), ("delete_if_event", DELETE_IF_EVENT))
+}
+FUNCTION_NAMES = {sha: name for sha, (name, _) in _FUNCTIONS.items()}
+"""The Redis Function that runs each script (by the script's SHA1), for ``FCALL``."""
+FUNCTION_LIBRARY = "#!lua name=feature_platform\n" + "".join(
+    f"redis.register_function('{name}', function(KEYS, ARGV)\n{source}\nend)\n"
+    for name, source in _FUNCTIONS.values()
+)
+"""Both scripts as one Redis Functions library (``FUNCTION LOAD REPLACE``): on a Redis
+Cluster, functions replicate to replicas and survive a failover; the script cache does not."""

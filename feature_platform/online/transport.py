@@ -16,6 +16,7 @@ from typing import Any, cast
 import hiredis
 import redis
 
+from feature_platform.online.cluster_transport import ClusterTransport
 from feature_platform.online.connection import RedisEndpoint, translated_errors
 from feature_platform.online.scripts import SCRIPTS
 
@@ -48,6 +49,9 @@ def pack_hmget(keys: Sequence[bytes], fields: tuple[bytes, ...]) -> PackedComman
 class RedisTransport:
     """Pipelined round trips to one Redis (one tenant's pool)."""
 
+    single_slot_calls = False
+    """Whether every script call's keys must share a slot (a Redis Cluster's rule)."""
+
     def __init__(self, endpoint: RedisEndpoint, pool: redis.BlockingConnectionPool) -> None:
         self.endpoint = endpoint
         self.pool = pool
@@ -73,6 +77,14 @@ class RedisTransport:
                 for source in SCRIPTS.values():
                     self.client.script_load(source)
                 return self.round_trip(commands)
+
+    def read_hashes(
+        self, keys: Sequence[bytes], fields: tuple[bytes, ...], doing: str,
+        replica_ok: Sequence[bool] | None = None,
+    ) -> list[Any]:
+        """``HMGET key *fields`` of every key in one round trip (one Redis has no replicas
+        to offer: ``replica_ok`` is for the cluster transport)."""
+        return self.execute(pack_hmget(keys, fields), doing)
 
     def round_trip(self, commands: Commands | PackedCommands) -> list[Any]:
         """One pipelined round trip, errors untranslated (see :meth:`execute`)."""
@@ -111,6 +123,10 @@ class RedisTransport:
         with translated_errors(self.endpoint, "pinging"):
             self.client.ping()
 
+    def disconnect(self) -> None:
+        """Close the pool's connections."""
+        self.pool.disconnect()
+
 
 class TenantPools:
     """One connection pool (and transport) per tenant, shared by a store and its
@@ -118,16 +134,21 @@ class TenantPools:
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self._options = dict(options)
-        self._transports: dict[str, RedisTransport] = {}
+        self._transports: dict[str, RedisTransport | ClusterTransport] = {}
         self._lock = threading.Lock()
 
-    def transport(self, tenant: str, url: str) -> RedisTransport:
-        """The transport of ``tenant`` (created on first use, on ``url``)."""
+    def transport(self, tenant: str, url: str) -> RedisTransport | ClusterTransport:
+        """The transport of ``tenant`` (created on first use, on ``url``): a
+        :class:`ClusterTransport` for ``redis+cluster://`` URLs."""
         with self._lock:
             transport = self._transports.get(tenant)
             if transport is None:
-                pool = redis.BlockingConnectionPool.from_url(url, **self._options)
-                transport = RedisTransport(RedisEndpoint.parse(url), pool)
+                endpoint = RedisEndpoint.parse(url)
+                if endpoint.is_cluster:
+                    transport = ClusterTransport(endpoint, self._options)
+                else:
+                    pool = redis.BlockingConnectionPool.from_url(url, **self._options)
+                    transport = RedisTransport(endpoint, pool)
                 self._transports[tenant] = transport
             return transport
 
@@ -135,4 +156,4 @@ class TenantPools:
         """Close every pool's connections."""
         with self._lock:
             for transport in self._transports.values():
-                transport.pool.disconnect()
+                transport.disconnect()

@@ -51,7 +51,7 @@ PAIRS = FeatureView(
     tier=FreshnessTier.REAL_TIME,
 )
 
-STORE_KINDS = ["redis"]
+STORE_KINDS = ["redis", "redis_cluster"]
 
 
 def now_utc() -> datetime:
@@ -60,11 +60,14 @@ def now_utc() -> datetime:
 
 
 @pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, redis_url: str) -> Iterator[OnlineStore]:
-    """Every OnlineStore implementation, one test run each (a new store joins STORE_KINDS)."""
+def store(request: pytest.FixtureRequest) -> Iterator[OnlineStore]:
+    """Every OnlineStore topology, one test run each (a new store joins STORE_KINDS)."""
     if request.param == "redis":
-        instance: OnlineStore = RedisOnlineStore(redis_url, "contract", batch_size=7, script_keys=3)
+        url = request.getfixturevalue("redis_url")
+    elif request.param == "redis_cluster":
+        url = request.getfixturevalue("cluster_url")
     else:
         raise AssertionError(request.param)
+    instance: OnlineStore = RedisOnlineStore(url, "contract", batch_size=7, script_keys=3)
     yield instance
     instance.close()

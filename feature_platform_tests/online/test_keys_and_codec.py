@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import msgpack
@@ -9,18 +10,19 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis.crc import key_slot
 
 from feature_platform.errors import SchemaError
 from feature_platform.online import FeatureStatus, RedisOnlineStore
 from feature_platform.online.codec import COMPRESSED_MARKER, decode_values, encode_values
 from feature_platform.online.keys import (
+    BUCKETS,
     ParsedKey,
     ViewKeys,
     check_key_value,
     decode_entity,
     encode_entity,
     parse_key,
-    view_prefix,
 )
 from feature_platform.specs import ValueType, ViewRequest
 from feature_platform_tests.online.conftest import PAIRS, PROFILE, now_utc
@@ -54,10 +56,32 @@ def test_tricky_entity_keys_do_not_collide(left: tuple[object, ...], right: tupl
 
 def test_a_key_value_cannot_escape_into_another_view_or_tenant() -> None:
     evil = "x:fs:other:profile:*"
-    key = view_prefix("acme", "pairs") + encode_entity([evil, 1])
-    assert key.startswith(b"fs:acme:pairs:")
+    layout = ViewKeys("acme", "pairs")
+    key = layout.key([evil, 1])
+    assert key.startswith(b"fs:acme:pairs:{")
     assert key.split(b":", 3)[:3] == [b"fs", b"acme", b"pairs"]
-    assert decode_entity(key.split(b":", 3)[3], ["shop", "item_id"]) == {"shop": evil, "item_id": 1}
+    assert layout.join_keys(key, ["shop", "item_id"]) == {"shop": evil, "item_id": 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["{", "}", "{}", "a", "{x}", "}{", ""]), max_size=6).map("".join), st.integers(-(2**63), 2**63 - 1))
+def test_braces_in_an_entity_never_form_an_accidental_hash_tag(shop: str, item: int) -> None:
+    layout = ViewKeys("acme", "pairs")
+    key = layout.key([shop, item])
+    entity = encode_entity([shop, item])
+    tag = layout.tag(key)
+    # Redis Cluster hashes our explicit tag, whatever braces the entity holds.
+    assert key == layout.prefix + tag + entity and tag[:1] == b"{" and tag[-1:] == b"}"
+    assert key_slot(key) == key_slot(tag)
+    assert 0 <= int(tag[1:-1]) < BUCKETS
+    assert layout.entity(key) == entity and parse_key(key).entity == (shop, item)
+
+
+def test_entities_spread_evenly_over_the_buckets() -> None:
+    layout = ViewKeys("t", "v")
+    buckets = Counter(layout.tag(key) for key in layout.keys([list(range(102_400))]))
+    assert len(buckets) == BUCKETS
+    assert 60 < min(buckets.values()) and max(buckets.values()) < 140  # 100 each on average
 
 
 def test_the_key_layout_builds_and_parses_its_own_keys() -> None:
@@ -71,7 +95,7 @@ def test_the_key_layout_builds_and_parses_its_own_keys() -> None:
 
 
 def test_int_keys_are_compact() -> None:
-    assert view_prefix("t", "v") + encode_entity([42]) == b"fs:t:v:\x2a"
+    assert ViewKeys("t", "v").key([42]) == b"fs:t:v:{603}\x2a"
     assert len(encode_entity([10**12])) == 9
 
 
@@ -120,7 +144,7 @@ def test_large_values_are_stored_compressed(redis_url: str, redis_client: redis.
     country = "long-" * 500
     store.write(PROFILE, pd.DataFrame({"user_id": [1], "event_timestamp": [now], "created_timestamp": [now],
                                        "country": [country], "score": [1.0]}), now=now)
-    stored = redis_client.hget(b"fs:big:profile:\x01", "v")
+    stored = redis_client.hget(ViewKeys("big", "profile").key([1]), "v")
     assert stored is not None and stored[0] == COMPRESSED_MARKER and len(stored) < 200
     response = store.read([ViewRequest(PROFILE, ("country",))], [{"user_id": 1}], now=now)
     assert response[0]["country"].value == country
@@ -136,7 +160,7 @@ def test_stored_layout_and_expiry(redis_url: str, redis_client: redis.Redis) -> 
     frame = pd.DataFrame({"shop": ["s"], "item_id": [3], "event_timestamp": [event], "created_timestamp": [now],
                           "stock": [4]})
     store.write(PAIRS, frame, now=now)
-    key = b"fs:lay:pairs:\xa1s\x03"
+    key = ViewKeys("lay", "pairs").key(["s", 3])
     stored = redis_client.hgetall(key)
     assert set(stored) == {b"e", b"c", b"v"}
     assert int(stored[b"e"]) == int(event.timestamp() * 1_000_000)

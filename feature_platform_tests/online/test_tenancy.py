@@ -17,6 +17,7 @@ from feature_platform.online import (
     TenantTarget,
     tenant_acl_rules,
 )
+from feature_platform.online.keys import ViewKeys
 from feature_platform.specs import ViewRequest
 from feature_platform_tests.online.conftest import PROFILE, now_utc
 from feature_platform_tests.redis_server import RedisServer
@@ -46,9 +47,12 @@ def test_prefix_database_and_url_isolation(redis_url: str, tmp_path: Path) -> No
             store.write(PROFILE, rows(name))
         assert {name: country(store) for name, store in stores.items()} == {n: n for n in stores}
         shared = redis.Redis.from_url(redis_url)
-        assert sorted(shared.keys()) == [b"fs:acme:profile:\x01", b"fs:umbrella:profile:\x01"]
-        assert redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/3").keys() == [b"fs:globex:profile:\x01"]
-        assert other.client().keys() == [b"fs:initech:profile:\x01"]
+        def key(tenant: str) -> bytes:
+            return ViewKeys(tenant, "profile").key([1])
+
+        assert sorted(shared.keys()) == [key("acme"), key("umbrella")]
+        assert redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/3").keys() == [key("globex")]
+        assert other.client().keys() == [key("initech")]
         pools = {id(store.transport.pool) for store in stores.values()}
         assert len(pools) == 4  # a connection pool per tenant, even on the same URL
         assert stores["acme"] is base and base.for_tenant("globex").transport.pool is stores["globex"].transport.pool
