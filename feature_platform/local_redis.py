@@ -25,8 +25,9 @@ class RedisEndpoint:
 
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:
-    """Whether a Redis server answers PING at ``url``."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    """Whether a Redis server answers PING at ``url`` (for a cluster URL: the node it names)."""
+    node_url = url.replace("+cluster://", "://", 1)
+    client = redis.Redis.from_url(node_url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):

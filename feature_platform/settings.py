@@ -25,8 +25,10 @@ DEFAULT_REGISTRY = "feature_platform.feature_repo:default_registry"
 class Settings:
     """The platform's settings; every path lives under ``data_dir``.
 
-    ``tenant`` namespaces the online store's keys. ``partitions_start`` is the first
-    partition of every feature view's Dagster partitions. ``registry`` names the function
+    ``redis_url`` also chooses the online store's topology: ``redis+cluster://host:port``
+    (any node of the cluster) for a Redis Cluster. ``tenant`` namespaces the online store's
+    keys. ``partitions_start`` is the first partition of every feature view's Dagster
+    partitions. ``registry`` names the function
     that returns the project's feature definitions (``"package.module:function"``).
     """
 
@@ -42,9 +44,12 @@ class Settings:
             check_identifier(self.tenant, "Tenant")
         except SpecError as exc:
             raise ConfigError(f"{exc} (set FEATURE_PLATFORM_TENANT)") from None
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        if not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        ):
             raise ConfigError(
-                f"Redis URL must start with redis://, rediss:// or unix://; got a URL with scheme "
+                f"Redis URL must start with redis://, rediss://, unix://, or redis+cluster:// / "
+                f"rediss+cluster:// for a Redis Cluster; got a URL with scheme "
                 f"{self.redis_url.split(':', 1)[0]!r} (set REDIS_URL)"
             )
 

@@ -24,10 +24,14 @@ def _same(a: object, b: object) -> bool:
     return bool(a == b)
 
 
+@pytest.mark.parametrize("topology", ["redis", "redis_cluster"])
 def test_online_read_equals_point_in_time_join_at_now(
-    platform_settings: Settings, sample_warehouse: SampleWarehouse
+    platform_settings: Settings, sample_warehouse: SampleWarehouse, topology: str, request: pytest.FixtureRequest
 ) -> None:
-    """SEMANTICS.md's consistency invariant, for every demo entity, on real Redis."""
+    """SEMANTICS.md's consistency invariant, for every demo entity, on a real Redis and on a
+    real Redis Cluster (the same Dagster runs, SDK and validation, only the URL differs)."""
+    if topology == "redis_cluster":
+        platform_settings = platform_settings.with_overrides(redis_url=request.getfixturevalue("cluster_url"))
     materialize_everything(platform_settings, (sample_warehouse.end, sample_warehouse.days))
     store = FeatureStore(platform_settings)
     users = list(sample_warehouse.summary.user_ids) + [10**9]  # one entity with no data at all
