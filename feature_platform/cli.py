@@ -45,7 +45,7 @@ def _utc_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date or datetime (YYYY-MM-DD[THH:MM])") from None
-    from feature_platform.offline.timestamps import as_utc  # keeps `--help` fast
+    from feature_platform.rows.timestamps import as_utc  # keeps `--help` fast
 
     return as_utc(value, text)
 

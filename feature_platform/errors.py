@@ -83,6 +83,10 @@ class MissingColumnError(SchemaError):
         super().__init__(f"{message}. {hint}" if hint else message)
 
 
+class NullValueError(SchemaError):
+    """A join key or timestamp that must be set is null."""
+
+
 class TimestampError(SchemaError):
     """A timestamp column has the wrong type or cannot be read as UTC."""
 

@@ -11,7 +11,3 @@ class PartitionWindowError(TerminalError, ValueError):
 
 class RowOutsideWindowError(SchemaError):
     """A row's event_timestamp lies outside the window being written."""
-
-
-class NullValueError(SchemaError):
-    """A join key or timestamp that must be set is null."""

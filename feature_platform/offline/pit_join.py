@@ -21,6 +21,7 @@ from feature_platform.offline.prepare import (
     prepare_entity,
     prepare_tables,
 )
+from feature_platform.rows.conversion import to_pandas
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,7 +31,6 @@ Output = Literal["pandas", "arrow"]
 
 DEFAULT_BROADCAST_THRESHOLD_ROWS = 2_000_000
 DEFAULT_AUTO_SPARK_MIN_ROWS = 100_000_000
-_PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 
 
 def point_in_time_join(
@@ -186,7 +186,7 @@ def _to_pandas(entity: PreparedEntity, features: pa.Table) -> pd.DataFrame:
     frame = (
         original.copy(deep=False) if isinstance(original, pd.DataFrame) else original.to_pandas()
     )
-    values = features.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    values = to_pandas(features)
     for name in features.column_names:
         frame[name] = values[name].set_axis(frame.index)
     return frame

@@ -24,16 +24,11 @@ from feature_platform.errors import (
     SchemaError,
     TimestampError,
 )
-from feature_platform.offline.arrow_input import (
-    as_arrow,
-    is_path_like,
-    parquet_files,
-    read_parquet_files,
-    require_columns,
-)
+from feature_platform.offline.arrow_input import is_path_like, parquet_files, read_parquet_files
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.partitioned_source import PartitionedParquetSource
-from feature_platform.offline.timestamps import UTC_MICROS, from_micros, utc_micros_column
+from feature_platform.rows.conversion import as_arrow, require_columns
+from feature_platform.rows.timestamps import UTC_MICROS, from_micros, utc_micros_column
 
 ROW = "__fp_row"
 TIME = "__fp_t"

@@ -34,7 +34,7 @@ from feature_platform.offline.prepare import (
     PreparedEntity,
     PreparedTable,
 )
-from feature_platform.offline.timestamps import from_micros
+from feature_platform.rows.timestamps import from_micros
 
 _LONG_MIN = -(2**63)
 _TS = "__fp_ts"

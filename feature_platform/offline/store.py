@@ -17,19 +17,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feature_platform.errors import MissingColumnError, OfflineStoreError
-from feature_platform.offline.arrow_input import as_arrow, conform
 from feature_platform.offline.duckdb_sql import connect, quote, timestamp_literal
-from feature_platform.offline.errors import (
-    NullValueError,
-    PartitionWindowError,
-    RowOutsideWindowError,
-)
+from feature_platform.offline.errors import PartitionWindowError, RowOutsideWindowError
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.partitioned_source import (
     PartitionedParquetSource,
     partition_file_name,
 )
-from feature_platform.offline.timestamps import as_utc, epoch_micros
+from feature_platform.rows.conversion import view_table
+from feature_platform.rows.timestamps import as_utc, epoch_micros
 from feature_platform.specs.feature_view import FeatureView
 
 _ROW_ORDER = "__fp_input_row"
@@ -114,8 +110,8 @@ class OfflineStore:
                 f"View {view.name!r}: write window [{start}, {end}) is empty; end must be after start"
             )
         where = f"the rows written to view {view.name!r}"
-        rows = conform(as_arrow(table, where), view.arrow_schema, where)
-        self._check_rows(view, rows, start, end, where)
+        rows = view_table(table, view, where)
+        self._check_window(rows, start, end, where)
         ordered, bounds = self._dedup_sort_split(view, rows, start, end)
         directory = self.root / view.name
         directory.mkdir(parents=True, exist_ok=True)
@@ -178,16 +174,7 @@ class OfflineStore:
             )
 
     @staticmethod
-    def _check_rows(
-        view: FeatureView, rows: pa.Table, start: datetime, end: datetime, where: str
-    ) -> None:
-        for column in [*view.join_keys, "event_timestamp", "created_timestamp"]:
-            nulls = rows.column(column).null_count
-            if nulls:
-                raise NullValueError(
-                    f"Column {column!r} of {where} has {nulls} null value(s); join keys and "
-                    "timestamps must be set on every row (drop or fill those rows)"
-                )
+    def _check_window(rows: pa.Table, start: datetime, end: datetime, where: str) -> None:
         if rows.num_rows == 0:
             return
         ets = rows.column("event_timestamp")

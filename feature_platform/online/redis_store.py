@@ -40,28 +40,20 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from feature_platform.errors import (
-    ConfigError,
-    MissingColumnError,
-    SchemaError,
-    TimestampError,
-)
+from feature_platform.errors import ConfigError, MissingColumnError, SchemaError
 from feature_platform.online.cache import MISSING, L1Cache
 from feature_platform.online.codec import decode_values, encode_values
 from feature_platform.online.connection import RedisEndpoint, redact_url
 from feature_platform.online.keys import ViewKeys, check_key_value, entity_key_values
 from feature_platform.online.latest import latest_per_entity
-from feature_platform.online.response import (
-    OnlineResponse,
-    StoredRow,
-    datetime_to_micros,
-    micros_to_datetime,
-)
+from feature_platform.online.response import OnlineResponse, StoredRow
 from feature_platform.online.results import MAX_CLEANUP_EXAMPLES, CleanupResult, WriteResult
 from feature_platform.online.scripts import delete_if_event_calls, write_if_newer_calls
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import TenantRouting
 from feature_platform.online.transport import TenantPools
+from feature_platform.rows.conversion import view_table
+from feature_platform.rows.timestamps import epoch_micros, from_micros, utc_now_micros
 from feature_platform.specs import FeatureView, FreshnessTier, ValueType, ViewRequest
 from feature_platform.specs._validation import check_identifier
 
@@ -200,7 +192,7 @@ class RedisOnlineStore(OnlineStore):
         full_feature_names: bool = False,
     ) -> OnlineResponse:
         """Features of ``requests`` for ``entity_rows``: one pipelined round trip for all."""
-        now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
+        now_micros = utc_now_micros() if now is None else epoch_micros(now)
         join_keys, key_rows, request_keys = self._request_keys(requests, entity_rows)
         records: list[list[StoredRow | None]] = []
         pending: list[tuple[int, int, bytes]] = []
@@ -279,13 +271,13 @@ class RedisOnlineStore(OnlineStore):
         now: datetime | None = None,
     ) -> WriteResult:
         """Publish ``table`` to ``view`` with compare-and-set (see the module docstring)."""
-        clock_micros = time.time_ns() // 1000
-        now_micros = clock_micros if now is None else datetime_to_micros(now)
-        arrow = _as_arrow(table, view)
+        clock_micros = utc_now_micros()
+        now_micros = clock_micros if now is None else epoch_micros(now)
+        arrow = view_table(table, view, f"the rows written to feature view {view.name!r}")
         rows_in = arrow.num_rows
-        latest = latest_per_entity(arrow, view.join_keys, event_column="__e", created_column="__c")
+        latest = latest_per_entity(arrow, view.join_keys)
         entities = latest.num_rows
-        events = latest.column("__e").to_numpy()
+        events = latest.column("event_timestamp").cast(pa.int64()).to_numpy()
         if view.ttl is not None:
             ttl_micros = view.ttl // timedelta(microseconds=1)
             alive = events + ttl_micros >= now_micros
@@ -305,7 +297,7 @@ class RedisOnlineStore(OnlineStore):
         layout = self.view_keys(view)
         keys = layout.keys([latest.column(k).to_pylist() for k in view.join_keys])
         blobs = _encode_rows(latest, view)
-        event_list, created = events.tolist(), latest.column("__c").to_pylist()
+        event_list, created = events.tolist(), latest.column("created_timestamp").cast(pa.int64()).to_pylist()
         tags = None
         if self.transport.single_slot_calls:
             # A script call's keys must share a slot: rows of one bucket go together.
@@ -364,7 +356,7 @@ class RedisOnlineStore(OnlineStore):
         self, view: FeatureView, *, include_expired: bool = False, now: datetime | None = None
     ) -> Iterator[EntityRecord]:
         """Every stored entity of ``view``: (join keys, event ts, created ts, values)."""
-        now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
+        now_micros = utc_now_micros() if now is None else epoch_micros(now)
         oldest = _oldest_alive(view, now_micros)
         layout = self.view_keys(view)
         doing = f"reading {view.name!r}"
@@ -375,8 +367,8 @@ class RedisOnlineStore(OnlineStore):
                     continue
                 yield (
                     layout.join_keys(key, view.join_keys),
-                    micros_to_datetime(int(event)),
-                    micros_to_datetime(int(created)),
+                    from_micros(int(event)),
+                    from_micros(int(created)),
                     decode_values(blob),
                 )
 
@@ -405,7 +397,7 @@ class RedisOnlineStore(OnlineStore):
         A value is only removed if it is still the one the scan saw (DELETE_IF_EVENT), so
         a concurrent newer write survives.
         """
-        now_micros = time.time_ns() // 1000 if now is None else datetime_to_micros(now)
+        now_micros = utc_now_micros() if now is None else epoch_micros(now)
         oldest = _oldest_alive(view, now_micros)
         layout = self.view_keys(view)
         existing: set[bytes] | None = None
@@ -458,65 +450,6 @@ def _oldest_alive(view: FeatureView, now_micros: int) -> int | float:
     if view.ttl is None:
         return -math.inf
     return now_micros - view.ttl // timedelta(microseconds=1)
-
-
-def _as_arrow(table: pa.Table | pd.DataFrame, view: FeatureView) -> pa.Table:
-    """``table`` as Arrow with the view's columns, checked and cast to the view's types."""
-    if not isinstance(table, pa.Table):
-        try:
-            table = pa.Table.from_pandas(table, preserve_index=False)
-        except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise SchemaError(
-                f"Rows for feature view {view.name!r} cannot be read as a table: {exc}"
-            ) from None
-    where = f"the rows written to feature view {view.name!r}"
-    for name in [*view.join_keys, "event_timestamp", "created_timestamp", *view.feature_names]:
-        if name not in table.column_names:
-            raise MissingColumnError(name, where, "add the column (every feature is required)")
-    columns: dict[str, pa.ChunkedArray] = {}
-    for name, dtype in view.join_key_types.items():
-        column = table.column(name)
-        if column.null_count:
-            raise SchemaError(f"Join key {name!r} has {column.null_count} null values in {where}")
-        columns[name] = _cast(column, dtype.arrow_type, name, where)
-    columns["__e"] = _timestamp_micros(table.column("event_timestamp"), "event_timestamp", where)
-    columns["__c"] = _timestamp_micros(table.column("created_timestamp"), "created_timestamp", where)
-    for feature in view.features:
-        columns[feature.name] = _cast(
-            table.column(feature.name), feature.dtype.arrow_type, feature.name, where
-        )
-    return pa.table(columns)
-
-
-def _cast(column: pa.ChunkedArray, target: pa.DataType, name: str, where: str) -> pa.ChunkedArray:
-    if column.type == target:
-        return column
-    if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
-        if column.type.tz is None:
-            column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
-        return column.cast(target, safe=False)
-    if pa.types.is_null(column.type):
-        return pa.chunked_array([pa.nulls(len(column), target)])
-    if pa.types.is_string(target) and not (
-        pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    ):
-        raise SchemaError(f"Column {name!r} in {where} is {column.type}, expected a string column")
-    try:
-        return column.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise SchemaError(f"Column {name!r} in {where} is {column.type}, not {target}: {exc}") from None
-
-
-def _timestamp_micros(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
-    """µs since the epoch (UTC; naive read as UTC) of a timestamp column."""
-    if not pa.types.is_timestamp(column.type):
-        raise TimestampError(
-            f"Column {name!r} in {where} is {column.type}; it must be a timestamp (UTC, or "
-            "naive meaning UTC)"
-        )
-    if column.null_count:
-        raise TimestampError(f"Column {name!r} in {where} has {column.null_count} null values")
-    return column.cast(pa.timestamp("us", tz=column.type.tz), safe=False).cast(pa.int64())
 
 
 def _encode_rows(table: pa.Table, view: FeatureView) -> list[bytes]:

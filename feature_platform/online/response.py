@@ -41,19 +41,6 @@ StoredRow = tuple[int, int, dict[str, Any]]
 """A stored feature row: event time (µs since epoch, UTC), created time (µs), values."""
 
 
-def micros_to_datetime(micros: int) -> datetime:
-    """A UTC datetime from microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def datetime_to_micros(value: datetime) -> int:
-    """Microseconds since the epoch of ``value`` (a naive datetime is read as UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 _STATUS_TEXT = {status: status.value for status in FeatureStatus}
 
 

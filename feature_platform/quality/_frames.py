@@ -9,34 +9,21 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_platform.errors import SchemaError
+from feature_platform.rows.conversion import to_pandas
 
 Rows: TypeAlias = pd.DataFrame | pa.Table
 
 SAMPLE_SIZE = 5
 
-# Nullable pandas dtypes keep an int64 or bool column with nulls in its own type; the
-# default conversion would turn it into float64 / object and fail the type expectations.
-_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-
-
 def to_frame(rows: Rows, what: str) -> pd.DataFrame:
     """A pandas copy of ``rows`` with a 0..n-1 index, so result indexes are row positions."""
     if isinstance(rows, pa.Table):
-        return rows.to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+        return to_pandas(rows)
     if isinstance(rows, pd.DataFrame):
         return rows.reset_index(drop=True)
     raise SchemaError(
         f"{what}: rows must be a pandas.DataFrame or a pyarrow.Table, got {type(rows).__name__}"
     )
-
-
-def utc_timestamps(column: pd.Series) -> pd.Series | None:
-    """The column as UTC timestamps, or None when it does not hold datetimes at all."""
-    if not pd.api.types.is_datetime64_any_dtype(column.dtype):
-        return None
-    if getattr(column.dt, "tz", None) is None:
-        return column.dt.tz_localize("UTC")
-    return column.dt.tz_convert("UTC")
 
 
 def json_value(value: object) -> object:

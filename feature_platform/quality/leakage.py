@@ -8,8 +8,8 @@ from datetime import datetime
 import pandas as pd
 
 from feature_platform.errors import MissingColumnError, TimestampError
-from feature_platform.offline.timestamps import as_utc
-from feature_platform.quality._frames import Rows, sample_rows, to_frame, utc_timestamps
+from feature_platform.quality._frames import Rows, sample_rows, to_frame
+from feature_platform.rows.timestamps import as_utc, utc_series
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def check_no_future_rows(
     frame = to_frame(rows, "Leakage check")
     if column not in frame.columns:
         raise MissingColumnError(column, where, "Pass the feature view's offline rows.")
-    stamps = utc_timestamps(frame[column])
+    stamps = utc_series(frame[column])
     if stamps is None:
         raise TimestampError(
             f"Column {column!r} of the rows given to the leakage check has dtype "

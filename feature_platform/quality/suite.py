@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from feature_platform.offline.timestamps import as_utc
 from feature_platform.quality._gx import gx_modules
+from feature_platform.rows.timestamps import as_utc
 from feature_platform.specs import FeatureView, ValueType
 
 EVENT_TS = "event_timestamp"

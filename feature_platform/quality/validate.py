@@ -9,14 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-from feature_platform.offline.timestamps import as_utc
 from feature_platform.quality._frames import (
     SAMPLE_SIZE,
     Rows,
     json_value,
     sample_rows,
     to_frame,
-    utc_timestamps,
 )
 from feature_platform.quality._gx import ephemeral_context, gx_modules
 from feature_platform.quality.report import ExpectationOutcome, ValidationReport
@@ -26,6 +24,7 @@ from feature_platform.quality.suite import (
     build_expectations,
     timestamp_columns,
 )
+from feature_platform.rows.timestamps import as_utc, finer_than_micros, utc_series
 from feature_platform.specs import FeatureView
 
 _TIMESTAMP_CHECK = "expect_column_values_to_be_utc_timestamps"
@@ -67,30 +66,37 @@ def _check_timestamp_types(frame: pd.DataFrame, view: FeatureView) -> list[Expec
     for column in timestamp_columns(view):
         if column not in frame.columns:
             continue  # reported by the suite's column-exists expectation
-        converted = utc_timestamps(frame[column])
+        converted = utc_series(frame[column])
         if converted is None:
+            outcomes.append(_timestamp_failure(column, str(frame[column].dtype), frame[column]))
+            continue
+        too_fine = finer_than_micros(converted)
+        if too_fine:
             outcomes.append(
-                ExpectationOutcome(
-                    name=_TIMESTAMP_CHECK,
-                    columns=(column,),
-                    success=False,
-                    observed=str(frame[column].dtype),
-                    unexpected_values=tuple(
-                        json_value(v) for v in frame[column].head(SAMPLE_SIZE).tolist()
-                    ),
+                _timestamp_failure(
+                    column,
+                    f"{too_fine} value(s) finer than a microsecond (timestamps are kept in µs)",
+                    converted[converted.dt.nanosecond != 0],
                 )
             )
-        else:
-            frame[column] = converted
-            outcomes.append(
-                ExpectationOutcome(
-                    name=_TIMESTAMP_CHECK,
-                    columns=(column,),
-                    success=True,
-                    observed=str(converted.dtype),
-                )
+            continue
+        frame[column] = converted
+        outcomes.append(
+            ExpectationOutcome(
+                name=_TIMESTAMP_CHECK, columns=(column,), success=True, observed=str(converted.dtype)
             )
+        )
     return outcomes
+
+
+def _timestamp_failure(column: str, observed: str, values: pd.Series) -> ExpectationOutcome:
+    return ExpectationOutcome(
+        name=_TIMESTAMP_CHECK,
+        columns=(column,),
+        success=False,
+        observed=observed,
+        unexpected_values=tuple(json_value(v) for v in values.head(SAMPLE_SIZE).tolist()),
+    )
 
 
 def _run_gx(

@@ -168,6 +168,17 @@ def test_wrong_types_and_missing_columns_are_reported_not_raised() -> None:
     assert plan_type.unexpected_values == (3,)
 
 
+def test_timestamps_finer_than_a_microsecond_fail_the_check_like_every_writer_refuses_them() -> None:
+    rows = good_rows()
+    rows["created_timestamp"] = rows["created_timestamp"].astype("datetime64[ns, UTC]")
+    rows.loc[2, "created_timestamp"] += pd.Timedelta(nanoseconds=7)
+    report = validate_feature_rows(view, rows, now=NOW)
+    failed = failures(report)["expect_column_values_to_be_utc_timestamps(created_timestamp)"]
+    assert not report.success
+    assert failed.observed.startswith("1 value(s) finer than a microsecond")
+    assert failed.unexpected_values == (rows.loc[2, "created_timestamp"].isoformat(),)
+
+
 def test_naive_timestamps_are_read_as_utc_and_input_is_not_modified() -> None:
     rows = good_rows()
     rows["event_timestamp"] = rows["event_timestamp"].dt.tz_localize(None)

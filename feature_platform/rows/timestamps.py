@@ -1,16 +1,27 @@
-"""Reading timestamps as UTC with microsecond precision (SEMANTICS.md: naive means UTC)."""
+"""The one timestamp rule: UTC, microsecond precision, naive means UTC (SEMANTICS.md).
+
+Every path that takes rows or times in (offline store, online write, quality checks, push,
+the CLI) converts through this module, so the same rows are accepted or refused the same
+way everywhere. A value finer than a microsecond is refused, never truncated: round it
+first (``Series.dt.floor("us")``).
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from feature_platform.errors import TimestampError
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
+"""The Arrow type every stored timestamp has."""
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ROUND_HINT = "timestamps are kept with microsecond precision, so round them (e.g. Series.dt.floor('us'))"
 
 
 def as_utc(ts: datetime, what: str) -> datetime:
@@ -23,9 +34,21 @@ def as_utc(ts: datetime, what: str) -> datetime:
 
 
 def epoch_micros(ts: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime (exact integer arithmetic)."""
+    """Microseconds since the Unix epoch of ``ts`` (naive read as UTC; exact integers)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
     delta = ts - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime ``value`` microseconds after the Unix epoch (exact)."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def utc_now_micros() -> int:
+    """The wall clock in microseconds since the Unix epoch."""
+    return time.time_ns() // 1000
 
 
 def utc_micros_column(column: pa.ChunkedArray | pa.Array, name: str, where: str) -> pa.ChunkedArray:
@@ -47,14 +70,23 @@ def utc_micros_column(column: pa.ChunkedArray | pa.Array, name: str, where: str)
             column = pc.cast(column, pa.timestamp("us", tz=kind.tz), safe=True)
         except pa.ArrowInvalid:
             raise TimestampError(
-                f"Column {name!r} of {where} has values finer than a microsecond; timestamps are "
-                "kept with microsecond precision, so round them (e.g. Series.dt.floor('us'))"
+                f"Column {name!r} of {where} has values finer than a microsecond; {_ROUND_HINT}"
             ) from None
     # Arrow stores every timestamp as a count since the epoch; for naive values that count
     # is the wall clock read as UTC, so relabelling the type as UTC is "naive means UTC".
     return column.cast(UTC_MICROS)
 
 
-def from_micros(value: int) -> datetime:
-    """The aware UTC datetime ``value`` microseconds after the Unix epoch (exact)."""
-    return _EPOCH + timedelta(microseconds=value)
+def utc_series(column: pd.Series) -> pd.Series | None:
+    """A pandas column as UTC timestamps (naive read as UTC), or None when it does not hold
+    datetimes at all."""
+    if not pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return None
+    if getattr(column.dt, "tz", None) is None:
+        return column.dt.tz_localize("UTC")
+    return column.dt.tz_convert("UTC")
+
+
+def finer_than_micros(column: pd.Series) -> int:
+    """How many values of a datetime column are not whole microseconds."""
+    return int((column.dropna().dt.nanosecond != 0).sum())
