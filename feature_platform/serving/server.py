@@ -12,27 +12,37 @@ Endpoints:
                    {"values": ["US", null], "statuses": ["PRESENT", "NOT_FOUND"],
                     "event_timestamps": ["2026-01-15T10:00:00+00:00", null]}, ...]}
 
-  Header ``X-Tenant`` picks the tenant (default: the store's). Errors are JSON
-  ``{"error": <kind>, "detail": <message naming the problem>}``: 400 malformed body,
-  403 unknown tenant, 404 unknown view/feature/service, 422 missing join key or wrong
-  key type, 429 tenant over its rate limit, 503 Redis unavailable (the server stays up).
+  Header ``X-Tenant`` picks the tenant (default: the store's); the body must be sent as
+  ``Content-Type: application/json``. Errors are JSON ``{"error": <kind>, "detail":
+  <message naming the problem>}`` (plus ``"errors": [{"field", "message"}]`` for a malformed
+  body): 400 malformed body, 403 unknown tenant, 404 unknown view/feature/service, 413 body
+  over 4 MiB, 415 not JSON, 422 missing join key or wrong key type, 429 tenant over its rate
+  limit, 503 Redis unavailable (the server stays up). Unknown paths (404) and methods (405)
+  answer the same JSON error.
 * ``GET /health``: 200 ``{"status": "ok"}`` when Redis answers, else 503.
 * ``GET /metrics``: Prometheus text (latency histogram, Redis errors, cache hit ratio).
-* ``GET /hot-keys``: the L1 cache's most read keys (the hot-entity detection step).
+* ``GET /hot-keys?n=20``: the L1 cache's most read keys (the hot-entity detection step).
+* ``GET /openapi.json``: the OpenAPI 3.1 document of these endpoints.
+
+Request bodies are pydantic models (:mod:`feature_platform.serving.requests`); answers are
+written by hand on the hot path, in the shape of the response models there.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,7 +59,17 @@ from feature_platform.errors import (
 from feature_platform.online import L1Cache, OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.serving.metrics import ServerMetrics
 from feature_platform.serving.rate_limit import TenantRateLimiter
-from feature_platform.serving.requests import BadRequestError, parse_request
+from feature_platform.serving.requests import (
+    BadRequestError,
+    ErrorBody,
+    HealthAnswer,
+    HotKeysAnswer,
+    HotKeysQuery,
+    OnlineFeaturesAnswer,
+    OnlineFeaturesBody,
+    parse_model,
+    parse_request,
+)
 from feature_platform.settings import Settings
 from feature_platform.specs import Registry, load_registry
 
@@ -57,10 +77,35 @@ logger = logging.getLogger(__name__)
 
 TENANT_HEADER = "x-tenant"
 DEFAULT_PORT = 6566
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_HTTP_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed"}
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _error(status: int, kind: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": kind, "detail": detail}, status_code=status)
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of the server and what its OpenAPI entry says about it.
+
+    ``body``: the JSON request model (the route then requires ``Content-Type: application/json``);
+    ``answer``: the 200 answer's model (None for a non-JSON answer such as /metrics).
+    """
+
+    path: str
+    method: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+
+
+def _error(status: int, kind: str, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": kind, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status)
 
 
 def _jsonable(value: object) -> object:
@@ -88,6 +133,83 @@ def response_json(response: OnlineResponse) -> dict[str, Any]:
     return {"metadata": {"feature_names": [*response.join_keys, *response.feature_names]}, "results": results}
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused (before reading it all) when over MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _with_json_body(handler: Callable[[Request, bytes], Awaitable[Response]]) -> Handler:
+    """A handler of a JSON body: 415 unless the body is declared JSON, 413 when too large."""
+
+    async def run(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if not _is_json(content_type):
+            return _error(415, "unsupported_media_type",
+                          f"Send the body as JSON with 'Content-Type: application/json' (got {content_type!r})")
+        try:
+            body = await _read_body(request)
+        except _BodyTooLarge:
+            return _error(413, "body_too_large", f"The body is over {MAX_BODY_BYTES} bytes; send fewer entities per request")
+        return await handler(request, body)
+
+    return run
+
+
+def openapi_schema(endpoints: Collection[Endpoint]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``endpoints``, its schemas generated from their models."""
+    models = {ErrorBody} | {m for e in endpoints for m in (e.body, e.answer) if m is not None}
+    refs, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    error = {"description": "Error", "content": {"application/json": {"schema": refs[(ErrorBody, "validation")]}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation: dict[str, Any] = {"summary": endpoint.summary, "responses": {}}
+        if endpoint.answer is not None:
+            schema = refs[(endpoint.answer, "validation")]
+            operation["responses"]["200"] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+        else:
+            operation["responses"]["200"] = {"description": "OK"}
+        if endpoint.body is not None:
+            operation["requestBody"] = {
+                "required": True, "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
+            }
+        if endpoint.query is not None:
+            operation["parameters"] = [
+                {"name": name, "in": "query", "required": field.is_required(),
+                 "schema": endpoint.query.model_json_schema()["properties"][name]}
+                for name, field in endpoint.query.model_fields.items()
+            ]
+        for status in endpoint.errors:
+            operation["responses"][str(status)] = error
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "feature_platform feature server", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {})},
+    }
+
+
 def create_app(
     registry: Registry,
     online_store: OnlineStore,
@@ -96,12 +218,14 @@ def create_app(
     tenants: Collection[str] | None = None,
     max_entities: int = 1000,
     metrics: ServerMetrics | None = None,
+    extra_endpoints: Collection[Endpoint] = (),
 ) -> Starlette:
     """The feature server app over ``online_store``.
 
     ``tenants``: tenants a request may name in ``X-Tenant`` (default: the store's tenant
     and, for a RedisOnlineStore, every tenant of its routing). ``rate_limiter``: per-tenant
     request limits (default: none). ``max_entities``: entity rows per request.
+    ``extra_endpoints`` join the routing table (and the OpenAPI document).
     """
     cache = online_store.cache if isinstance(online_store, RedisOnlineStore) else None
     metrics = metrics or ServerMetrics(cache)
@@ -112,7 +236,7 @@ def create_app(
     allowed = frozenset(tenants)
     limiter = rate_limiter or TenantRateLimiter()
 
-    def timed(endpoint: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def timed(endpoint: str, handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
             started = time.perf_counter()
             response = await handler(request)
@@ -129,17 +253,13 @@ def create_app(
             return _error(503, "online_store_unavailable", str(exc))
         return _error(502, "online_store_error", str(exc))
 
-    async def get_online_features(request: Request) -> Response:
+    async def get_online_features(request: Request, body: bytes) -> Response:
         tenant = request.headers.get(TENANT_HEADER, online_store.tenant)
         if tenant not in allowed:
             return _error(403, "unknown_tenant", f"Tenant {tenant!r} is not served here; known: {sorted(allowed)}")
         if not limiter.allow(tenant):
             metrics.rate_limited.labels(tenant).inc()
             return _error(429, "rate_limited", f"Tenant {tenant!r} is over its rate limit of {limiter.rate_for(tenant)} requests/s")
-        try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            return _error(400, "bad_request", f"The body is not valid JSON: {exc}")
         try:
             parsed = parse_request(body, registry, max_entities)
             store = online_store.for_tenant(tenant)
@@ -149,7 +269,7 @@ def create_app(
         except (UnknownFeatureViewError, UnknownFeatureError, UnknownFeatureServiceError) as exc:
             return _error(404, "unknown_feature", str(exc))
         except BadRequestError as exc:
-            return _error(400, "bad_request", str(exc))
+            return _error(400, "bad_request", str(exc), exc.errors)
         except SpecError as exc:
             return _error(400, "bad_request", str(exc))
         except SchemaError as exc:
@@ -170,20 +290,57 @@ def create_app(
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def hot_keys(request: Request) -> Response:
+        try:
+            query: HotKeysQuery = parse_model(HotKeysQuery, dict(request.query_params))
+        except BadRequestError as exc:
+            return _error(400, "bad_request", str(exc), exc.errors)
         if cache is None:
             return JSONResponse({"hot_keys": [], "detail": "no L1 cache configured"})
-        top = cache.hot_keys.top(int(request.query_params.get("n", "20")))
         return JSONResponse({"hot_keys": [
-            {"tenant": k.tenant, "view": k.view, "entity": list(k.entity), "count": k.count} for k in top
+            {"tenant": k.tenant, "view": k.view, "entity": list(k.entity), "count": k.count}
+            for k in cache.hot_keys.top(query.n)
         ]})
 
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    endpoints = [
+        Endpoint("/get-online-features", "POST", timed("get-online-features", _with_json_body(get_online_features)),
+                 "Latest feature values of entities", body=OnlineFeaturesBody, answer=OnlineFeaturesAnswer,
+                 errors=(400, 403, 404, 415, 422, 429, 503)),
+        Endpoint("/health", "GET", timed("health", health), "Whether the online store answers",
+                 answer=HealthAnswer, errors=(503,)),
+        Endpoint("/metrics", "GET", metrics_endpoint, "Prometheus metrics"),
+        Endpoint("/hot-keys", "GET", hot_keys, "The L1 cache's most read keys", answer=HotKeysAnswer,
+                 query=HotKeysQuery, errors=(400,)),
+        *extra_endpoints,
+    ]
+    endpoints.append(Endpoint("/openapi.json", "GET", openapi, "This document"))
+    document = openapi_schema(endpoints)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            known = ", ".join(f"{e.method} {e.path}" for e in endpoints)
+            detail = f"No endpoint at {request.url.path}; the endpoints are {known}"
+        elif status == 405:
+            allowed_methods = sorted({e.method for e in endpoints if e.path == request.url.path})
+            detail = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed_methods)}"
+        else:
+            detail = str(exc.detail) if isinstance(exc, HTTPException) else "internal error"
+        headers = getattr(exc, "headers", None)
+        response = _error(status, _HTTP_ERROR_KINDS.get(status, "http_error"), detail)
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"The server failed on this request: {type(exc).__name__}")
+
     return Starlette(
-        routes=[
-            Route("/get-online-features", timed("get-online-features", get_online_features), methods=["POST"]),
-            Route("/health", timed("health", health), methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/hot-keys", hot_keys, methods=["GET"]),
-        ]
+        routes=[Route(e.path, e.handler, methods=[e.method]) for e in endpoints],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
     )
 
 

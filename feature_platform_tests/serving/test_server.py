@@ -82,7 +82,11 @@ def test_get_online_features_by_features_and_by_service(redis_url: str, start_se
         ({"entities": {"user_id": [1]}}, 400, "features"),
         ({"features": ["user_profile:country"]}, 400, "entities"),
         ({"entities": {"user_id": [1], "x": [1, 2]}, "features": ["user_profile:country"]}, 400, "lengths"),
-        ({"entities": {"user_id": [1]}, "features": "user_profile:country"}, 400, "list"),
+        ({"entities": {"user_id": [1]}, "features": "user_profile:country"}, 400, "features: Input should be a valid array"),
+        ({"entities": {"user_id": [[1]]}, "features": ["user_profile:country"]}, 400, "entities.user_id.0: "),
+        ({"entities": [{"user_id": 1}, 2], "features": ["user_profile:country"]}, 400, "entities.1: "),
+        ({"entities": {"user_id": [1]}, "features": ["user_profile:country"], "full_feature_names": "yes"}, 400,
+         "full_feature_names: "),
         ({"entities": {"user_id": [1]}, "features": ["user_profile:country"], "extra": 1}, 400, "extra"),
         ({"entities": {"user_id": [1]}, "features": ["country"]}, 400, "view:feature"),
     ],
@@ -98,7 +102,8 @@ def test_bad_requests_get_4xx_naming_the_problem(
 
 def test_malformed_json_and_too_many_entities(redis_url: str, start_server: Start) -> None:
     server = start_server(create_app(default_registry(), RedisOnlineStore(redis_url), max_entities=2))
-    response = httpx.post(f"{server.url}/get-online-features", content=b"{not json")
+    response = httpx.post(f"{server.url}/get-online-features", content=b"{not json",
+                          headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and "JSON" in response.json()["detail"]
     response = httpx.post(f"{server.url}/get-online-features", json={
         "entities": {"user_id": [1, 2, 3]}, "features": ["user_profile:country"]})
