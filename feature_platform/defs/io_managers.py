@@ -7,7 +7,6 @@ the run config, so ``online_write_rate_limit`` set for a run would not reach the
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import dagster as dg
@@ -15,7 +14,7 @@ import pyarrow as pa
 
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import OnlineStoreError
-from feature_platform.online import latest_per_entity
+from feature_platform.online import PublishProgress
 from feature_platform.specs import FeatureView
 
 
@@ -46,7 +45,7 @@ class OfflineStoreIOManager(dg.IOManager):
         writes = self.platform.offline_store().write_partitions(view, start, end, obj)
         context.add_output_metadata(
             {
-                "row_count": sum(w.row_count for w in writes),
+                "dagster/row_count": dg.MetadataValue.int(sum(w.row_count for w in writes)),
                 "partitions_written": len(writes),
                 "path": dg.MetadataValue.path(str(self.platform.settings.offline_dir / view.name)),
                 "window_start": start.isoformat(),
@@ -76,27 +75,31 @@ class RedisOnlineStoreIOManager(dg.IOManager):
         """Publish each entity's newest row of ``obj`` to Redis with compare-and-set."""
         view = _view_for(context, self.platform)
         start, end = _window(context)
-        store = self.platform.online_store()
-        chunk = self.platform.online_write_chunk_rows
-        # A backfill's many partitions hold many rows per entity: publish each entity's
-        # newest row once, in chunks, so progress shows in the run log.
-        latest = latest_per_entity(obj, view.join_keys)
-        totals = dict.fromkeys(("entities", "written", "skipped_not_newer", "skipped_expired"), 0)
-        started = time.monotonic()
-        for offset in range(0, max(latest.num_rows, 1), chunk):
-            result = store.write(view, latest.slice(offset, chunk))
-            for name in totals:
-                totals[name] += getattr(result, name)
-            done = min(offset + chunk, latest.num_rows)
+        window = f"[{start.isoformat()}, {end.isoformat()})"
+        every = self.platform.online_write_chunk_rows
+        next_log = every
+
+        def log_progress(progress: PublishProgress) -> None:
+            # A backfill publishes many entities: log every `every` of them, and the end.
+            nonlocal next_log
+            if progress.done < next_log and progress.done < progress.entities:
+                return
+            next_log = (progress.done // every + 1) * every
             context.log.info(
-                f"{view.name} [{start.isoformat()}, {end.isoformat()}): {done}/{latest.num_rows} entities, "
-                f"{totals['written']} written, {totals['skipped_not_newer']} kept a newer value, "
-                f"{totals['skipped_expired']} already expired ({done / max(time.monotonic() - started, 1e-9):,.0f} rows/s)"
+                f"{view.name} {window}: {progress.done}/{progress.entities} entities, "
+                f"{progress.written} written, {progress.skipped_not_newer} kept a newer value, "
+                f"{progress.skipped_expired} already expired ({progress.rows_per_s:,.0f} rows/s)"
             )
+
+        result = self.platform.online_store().publish(view, obj, progress=log_progress)
         context.add_output_metadata(
             {
-                "rows_in": obj.num_rows,
-                **totals,
+                "dagster/row_count": dg.MetadataValue.int(result.entities),
+                "rows_in": result.rows_in,
+                "entities": result.entities,
+                "written": result.written,
+                "skipped_not_newer": result.skipped_not_newer,
+                "skipped_expired": result.skipped_expired,
                 "tenant": self.platform.settings.tenant,
                 "window_start": start.isoformat(),
                 "window_end": end.isoformat(),

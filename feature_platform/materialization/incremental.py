@@ -51,7 +51,7 @@ def publish_incremental(
         # First run: everything that could still be served (older rows are already expired).
         read_after = now - view.ttl if view.ttl is not None else datetime.min.replace(tzinfo=now.tzinfo)
     rows = read_source_created_since(con, view, read_after, until=now)
-    write = online_store.write(view, rows, now=now)
+    write = online_store.publish(view, rows, now=now)
     after = before
     if rows.num_rows:
         newest = pc.max(rows["created_timestamp"]).as_py()

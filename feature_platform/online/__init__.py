@@ -2,7 +2,7 @@
 
 Public API: :class:`OnlineStore` (the interface), :class:`RedisOnlineStore`,
 :class:`OnlineResponse` / :class:`FeatureValue` / :class:`FeatureStatus` (read results),
-:class:`WriteResult` / :class:`CleanupResult`, :class:`L1Cache` (hot-entity cache) and
+:class:`WriteResult` / :class:`PublishProgress` / :class:`CleanupResult`, :class:`L1Cache` (hot-entity cache) and
 :class:`TenantRouting` / :class:`TenantTarget` (multi-tenancy).
 """
 
@@ -11,7 +11,12 @@ from feature_platform.online.connection import OnlineStorePermissionError, redac
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.redis_store import RedisOnlineStore
 from feature_platform.online.response import EntityResult, FeatureValue, OnlineResponse
-from feature_platform.online.results import CleanupResult, WriteResult
+from feature_platform.online.results import (
+    CleanupResult,
+    ProgressCallback,
+    PublishProgress,
+    WriteResult,
+)
 from feature_platform.online.status import FeatureStatus
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import (
@@ -34,6 +39,8 @@ __all__ = [
     "OnlineResponse",
     "OnlineStore",
     "OnlineStorePermissionError",
+    "ProgressCallback",
+    "PublishProgress",
     "RedisOnlineStore",
     "TenantIsolation",
     "TenantRouting",

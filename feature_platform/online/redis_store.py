@@ -47,7 +47,13 @@ from feature_platform.online.connection import RedisEndpoint, redact_url
 from feature_platform.online.keys import ViewKeys, check_key_value, entity_key_values
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.response import OnlineResponse, StoredRow
-from feature_platform.online.results import MAX_CLEANUP_EXAMPLES, CleanupResult, WriteResult
+from feature_platform.online.results import (
+    MAX_CLEANUP_EXAMPLES,
+    CleanupResult,
+    ProgressCallback,
+    PublishProgress,
+    WriteResult,
+)
 from feature_platform.online.scripts import delete_if_event_calls, write_if_newer_calls
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import TenantRouting
@@ -263,17 +269,20 @@ class RedisOnlineStore(OnlineStore):
 
     # -- writes --------------------------------------------------------------------------
 
-    def write(
+    def publish(
         self,
         view: FeatureView,
-        table: pa.Table | pd.DataFrame,
+        rows: pa.Table | pd.DataFrame,
         *,
         now: datetime | None = None,
+        progress: ProgressCallback | None = None,
     ) -> WriteResult:
-        """Publish ``table`` to ``view`` with compare-and-set (see the module docstring)."""
+        """Publish ``rows`` to ``view`` with compare-and-set (see the module docstring and
+        :meth:`OnlineStore.publish`)."""
+        started = time.monotonic()
         clock_micros = utc_now_micros()
         now_micros = clock_micros if now is None else epoch_micros(now)
-        arrow = view_table(table, view, f"the rows written to feature view {view.name!r}")
+        arrow = view_table(rows, view, f"the rows written to feature view {view.name!r}")
         rows_in = arrow.num_rows
         latest = latest_per_entity(arrow, view.join_keys)
         entities = latest.num_rows
@@ -306,7 +315,16 @@ class RedisOnlineStore(OnlineStore):
             keys, tags, blobs = [keys[i] for i in order], [tags[i] for i in order], [blobs[i] for i in order]
             event_list, created = [event_list[i] for i in order], [created[i] for i in order]
             expire_at = [expire_at[i] for i in order]
-        written = self._write_batches(view, keys, event_list, created, expire_at, blobs, tags)
+        report: Callable[[int, int], None] | None = None
+        if progress is not None:
+            def report(done: int, written: int) -> None:
+                progress(
+                    PublishProgress(
+                        view.name, rows_in, entities, skipped_expired + done, written,
+                        skipped_expired, time.monotonic() - started,
+                    )
+                )
+        written = self._write_batches(view, keys, event_list, created, expire_at, blobs, tags, report)
         if self.cache is not None:
             self.cache.invalidate(keys)
         result = WriteResult(
@@ -330,10 +348,13 @@ class RedisOnlineStore(OnlineStore):
         expire_at: list[object],
         blobs: list[bytes],
         tags: list[bytes] | None,
+        report: Callable[[int, int], None] | None,
     ) -> int:
         written = 0
         started = time.monotonic()
         total = len(keys)
+        if report is not None and not total:
+            report(0, 0)
         chunk = self.script_keys
         for batch_start in range(0, total, self.batch_size):
             batch_end = min(batch_start + self.batch_size, total)
@@ -346,8 +367,8 @@ class RedisOnlineStore(OnlineStore):
                 ahead = batch_end / self.write_rate_limit - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-            if total > self.batch_size:
-                logger.debug("online write %s: %d/%d rows", view.name, batch_end, total)
+            if report is not None:
+                report(batch_end, written)
         return written
 
     # -- scans, deletes, cleanup ---------------------------------------------------------

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """Counts of one :meth:`OnlineStore.write` call.
+    """Counts of one :meth:`OnlineStore.publish` call.
 
     ``rows_in``: rows of the input table. ``entities``: distinct entities after keeping the
     largest ``(event_timestamp, created_timestamp)`` per entity. Each entity is then either
@@ -22,6 +22,38 @@ class WriteResult:
     written: int
     skipped_not_newer: int
     skipped_expired: int
+
+
+@dataclass(frozen=True)
+class PublishProgress:
+    """Where a running :meth:`OnlineStore.publish` is, reported after each round trip.
+
+    ``done`` of ``entities`` (the distinct entities of the input) are decided; of those,
+    ``written`` replaced the stored value and ``skipped_expired`` were past their ttl (the
+    rest kept a newer stored value). ``elapsed_s``: seconds since the publish started.
+    """
+
+    view: str
+    rows_in: int
+    entities: int
+    done: int
+    written: int
+    skipped_expired: int
+    elapsed_s: float
+
+    @property
+    def skipped_not_newer(self) -> int:
+        """Entities decided so far whose stored value was newer."""
+        return self.done - self.written - self.skipped_expired
+
+    @property
+    def rows_per_s(self) -> float:
+        """Entities decided per second so far."""
+        return self.done / max(self.elapsed_s, 1e-9)
+
+
+ProgressCallback = Callable[[PublishProgress], None]
+"""Called by :meth:`OnlineStore.publish` after each round trip (and once for no rows)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from feature_platform.online.response import OnlineResponse
-from feature_platform.online.results import CleanupResult, WriteResult
+from feature_platform.online.results import CleanupResult, ProgressCallback, WriteResult
 from feature_platform.specs import FeatureView, ViewRequest
 
 if TYPE_CHECKING:
@@ -27,6 +27,25 @@ class OnlineStore(abc.ABC):
     tenant: str
 
     @abc.abstractmethod
+    def publish(
+        self,
+        view: FeatureView,
+        rows: pa.Table | pd.DataFrame,
+        *,
+        now: datetime | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> WriteResult:
+        """Publish ``rows`` (join keys, event/created timestamps, every feature): the one
+        online write path, used by the IO manager, incremental runs, backfills and the CLI.
+
+        The rows are converted once (:func:`feature_platform.rows.view_table`) and reduced
+        once to the largest pair per entity, which is written only where it is >= the
+        stored pair. Rows already expired at ``now`` are skipped. ``now`` defaults to the
+        wall clock; an explicit ``now`` (tests, simulations) also shifts key expiry so a
+        key lives ``ttl`` after its event time in that clock. ``progress`` is called after
+        each round trip with a :class:`~feature_platform.online.results.PublishProgress`.
+        """
+
     def write(
         self,
         view: FeatureView,
@@ -34,13 +53,8 @@ class OnlineStore(abc.ABC):
         *,
         now: datetime | None = None,
     ) -> WriteResult:
-        """Publish ``table``'s rows (join keys, event/created timestamps, every feature).
-
-        Several rows per entity may come in: the largest pair per entity is written, and
-        only where it is >= the stored pair. Rows already expired at ``now`` are skipped.
-        ``now`` defaults to the wall clock; an explicit ``now`` (tests, simulations) also
-        shifts key expiry so a key lives ``ttl`` after its event time in that clock.
-        """
+        """:meth:`publish` without a progress callback."""
+        return self.publish(view, table, now=now)
 
     @abc.abstractmethod
     def read(

@@ -87,6 +87,7 @@ def test_online_publish_logs_progress_and_keeps_to_the_rate_limit(
     assert f"): {entities}/{entities} entities," in progress[-1]
     materialization = result.asset_materializations_for_node(step_key)[0]
     assert materialization.metadata["rows_in"].value == rows.num_rows
+    assert materialization.metadata["dagster/row_count"].value == entities  # one published row per entity
     written = materialization.metadata["written"].value
     step = [e.timestamp for e in instance.all_logs(result.run_id) if e.step_key == step_key]
     assert written == entities and max(step) - min(step) >= written / 10.0 * 0.9  # the limit held the writes back

@@ -46,7 +46,7 @@ def test_materialize_partition_writes_offline_and_online_and_is_idempotent(
     offline = OfflineStore(platform_settings.offline_dir).read(view, day, day + timedelta(days=1))
     assert _sorted(offline).select(expected.column_names).to_pylist() == _sorted(expected).to_pylist()
     materializations = result.asset_materializations_for_node("user_purchase_activity")
-    assert materializations[0].metadata["row_count"].value == expected.num_rows
+    assert materializations[0].metadata["dagster/row_count"].value == expected.num_rows
 
     store = RedisOnlineStore(platform_settings.redis_url)
     latest = _latest_per_user(expected)

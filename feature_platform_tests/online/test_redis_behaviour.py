@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
-from feature_platform.online import RedisOnlineStore, redact_url
+from feature_platform.online import PublishProgress, RedisOnlineStore, redact_url, redis_store
 from feature_platform.specs import ViewRequest
 from feature_platform_tests.online.conftest import PAIRS, PROFILE, SCORES, now_utc
 from feature_platform_tests.redis_server import RedisServer, free_port
@@ -41,11 +41,34 @@ def test_a_read_of_many_views_and_entities_is_one_round_trip(
 
 def test_writes_are_batched_by_batch_size(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = RedisOnlineStore(redis_url, "batch", batch_size=40, script_keys=15)
+    store.write(PROFILE, profile_rows([-1]))  # loads the scripts: a first-ever write takes one more trip
     trips: list[int] = []
     real = store.transport.round_trip
     monkeypatch.setattr(store.transport, "round_trip", lambda commands: trips.append(len(commands)) or real(commands))
     assert store.write(PROFILE, profile_rows(list(range(100)))).written == 100
     assert trips == [3, 3, 2]  # 40 + 40 + 20 rows; EVALSHA of <= 15 keys
+
+
+def test_publish_reduces_once_and_reports_progress_per_round_trip(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisOnlineStore(redis_url, "progress", batch_size=10)
+    store.write(PROFILE, profile_rows([0]).assign(event_timestamp=now_utc() + timedelta(days=1)))  # newer than below
+    rows = pd.concat([profile_rows(list(range(25))), profile_rows(list(range(25)))])  # two rows per entity
+    reductions: list[int] = []
+    real = redis_store.latest_per_entity
+    monkeypatch.setattr(
+        redis_store, "latest_per_entity", lambda table, keys: reductions.append(table.num_rows) or real(table, keys)
+    )
+    seen: list[PublishProgress] = []
+    result = store.publish(PROFILE, rows, progress=seen.append)
+    assert reductions == [50]
+    assert [p.done for p in seen] == [10, 20, 25] and {p.entities for p in seen} == {25}
+    assert (seen[-1].written, seen[-1].skipped_not_newer) == (result.written, result.skipped_not_newer) == (24, 1)
+    assert seen[-1].rows_in == 50 and seen[-1].rows_per_s > 0
+    empty: list[PublishProgress] = []
+    store.publish(PROFILE, rows.iloc[:0], progress=empty.append)
+    assert [(p.done, p.entities) for p in empty] == [(0, 0)]
 
 
 def test_write_rate_limit_paces_batches(redis_url: str) -> None:
