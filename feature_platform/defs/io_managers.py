@@ -87,7 +87,8 @@ class RedisOnlineStoreIOManager(dg.IOManager):
             next_log = (progress.done // every + 1) * every
             context.log.info(
                 f"{view.name} {window}: {progress.done}/{progress.entities} entities, "
-                f"{progress.written} written, {progress.skipped_not_newer} kept a newer value, "
+                f"{progress.written} written, {progress.unchanged} unchanged, "
+                f"{progress.skipped_not_newer} kept a newer value, "
                 f"{progress.skipped_expired} already expired ({progress.rows_per_s:,.0f} rows/s)"
             )
 
@@ -98,6 +99,7 @@ class RedisOnlineStoreIOManager(dg.IOManager):
                 "rows_in": result.rows_in,
                 "entities": result.entities,
                 "written": result.written,
+                "unchanged": result.unchanged,
                 "skipped_not_newer": result.skipped_not_newer,
                 "skipped_expired": result.skipped_expired,
                 "tenant": self.platform.settings.tenant,

@@ -52,13 +52,15 @@ def publish_views(
             )
             context.log.info(
                 f"{view.name}: read {result.rows_read} rows created after {result.read_after}; "
-                f"wrote {result.write.written}, kept newer {result.write.skipped_not_newer}; "
+                f"wrote {result.write.written}, unchanged {result.write.unchanged}, "
+                f"kept newer {result.write.skipped_not_newer}; "
                 f"checkpoint {result.checkpoint_before} -> {result.checkpoint_after}"
             )
             yield view, {
                 "mode": "incremental",
                 "rows_read": result.rows_read,
                 "written": result.write.written,
+                "unchanged": result.write.unchanged,
                 "skipped_not_newer": result.write.skipped_not_newer,
                 "checkpoint": str(result.checkpoint_after),
             }

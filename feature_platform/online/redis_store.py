@@ -315,24 +315,25 @@ class RedisOnlineStore(OnlineStore):
             keys, tags, blobs = [keys[i] for i in order], [tags[i] for i in order], [blobs[i] for i in order]
             event_list, created = [event_list[i] for i in order], [created[i] for i in order]
             expire_at = [expire_at[i] for i in order]
-        report: Callable[[int, int], None] | None = None
+        report: Callable[[int, int, int], None] | None = None
         if progress is not None:
-            def report(done: int, written: int) -> None:
+            def report(done: int, written: int, unchanged: int) -> None:
                 progress(
                     PublishProgress(
                         view.name, rows_in, entities, skipped_expired + done, written,
-                        skipped_expired, time.monotonic() - started,
+                        skipped_expired, time.monotonic() - started, unchanged,
                     )
                 )
-        written = self._write_batches(view, keys, event_list, created, expire_at, blobs, tags, report)
+        written, unchanged = self._write_batches(view, keys, event_list, created, expire_at, blobs, tags, report)
         if self.cache is not None:
             self.cache.invalidate(keys)
         result = WriteResult(
             rows_in=rows_in,
             entities=entities,
             written=written,
-            skipped_not_newer=entities - skipped_expired - written,
+            skipped_not_newer=entities - skipped_expired - written - unchanged,
             skipped_expired=skipped_expired,
+            unchanged=unchanged,
         )
         logger.info(
             "online write %s/%s at %s: %s", self.tenant, view.name, self.endpoint.where, result
@@ -348,13 +349,14 @@ class RedisOnlineStore(OnlineStore):
         expire_at: list[object],
         blobs: list[bytes],
         tags: list[bytes] | None,
-        report: Callable[[int, int], None] | None,
-    ) -> int:
-        written = 0
+        report: Callable[[int, int, int], None] | None,
+    ) -> tuple[int, int]:
+        """Run the compare-and-set calls in batches: (keys changed, keys already identical)."""
+        written = unchanged = 0
         started = time.monotonic()
         total = len(keys)
         if report is not None and not total:
-            report(0, 0)
+            report(0, 0, 0)
         chunk = self.script_keys
         for batch_start in range(0, total, self.batch_size):
             batch_end = min(batch_start + self.batch_size, total)
@@ -362,14 +364,16 @@ class RedisOnlineStore(OnlineStore):
                 write_if_newer_calls(keys, events, created, expire_at, blobs, batch_start, batch_end, chunk, tags)
             )
             replies = self.transport.execute(commands, f"writing feature view {view.name!r}")
-            written += sum(replies)
+            for changed, same in replies:
+                written += int(changed)
+                unchanged += int(same)
             if self.write_rate_limit is not None:
                 ahead = batch_end / self.write_rate_limit - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
             if report is not None:
-                report(batch_end, written)
-        return written
+                report(batch_end, written, unchanged)
+        return written, unchanged
 
     # -- scans, deletes, cleanup ---------------------------------------------------------
 

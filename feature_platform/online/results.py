@@ -12,9 +12,11 @@ class WriteResult:
 
     ``rows_in``: rows of the input table. ``entities``: distinct entities after keeping the
     largest ``(event_timestamp, created_timestamp)`` per entity. Each entity is then either
-    ``written`` (incoming pair >= stored pair; re-writing the same pair counts here and
-    changes nothing), ``skipped_not_newer`` (the stored pair was greater: compare-and-set kept it)
-    or ``skipped_expired`` (already past its ttl at ``now``, so never written).
+    ``written`` (incoming pair >= stored pair, and Redis did not already hold exactly this
+    row: a real change), ``unchanged`` (Redis already held the same pair and value; a no-op
+    rerun reports only these), ``skipped_not_newer`` (the stored pair was greater:
+    compare-and-set kept it) or ``skipped_expired`` (already past its ttl at ``now``, so
+    never written).
     """
 
     rows_in: int
@@ -22,6 +24,7 @@ class WriteResult:
     written: int
     skipped_not_newer: int
     skipped_expired: int
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,9 @@ class PublishProgress:
     """Where a running :meth:`OnlineStore.publish` is, reported after each round trip.
 
     ``done`` of ``entities`` (the distinct entities of the input) are decided; of those,
-    ``written`` replaced the stored value and ``skipped_expired`` were past their ttl (the
-    rest kept a newer stored value). ``elapsed_s``: seconds since the publish started.
+    ``written`` replaced the stored value, ``unchanged`` were identical to it and
+    ``skipped_expired`` were past their ttl (the rest kept a newer stored value).
+    ``elapsed_s``: seconds since the publish started.
     """
 
     view: str
@@ -40,11 +44,12 @@ class PublishProgress:
     written: int
     skipped_expired: int
     elapsed_s: float
+    unchanged: int = 0
 
     @property
     def skipped_not_newer(self) -> int:
         """Entities decided so far whose stored value was newer."""
-        return self.done - self.written - self.skipped_expired
+        return self.done - self.written - self.unchanged - self.skipped_expired
 
     @property
     def rows_per_s(self) -> float:

@@ -3,8 +3,10 @@
 ``WRITE_IF_NEWER`` is the compare-and-set of SEMANTICS.md. For each key i it receives
 four ARGV: event µs, created µs, expire-at ms (``""``: no ttl) and the value blob. It
 replaces the stored row only when (event, created) >= the stored pair, then sets the key's
-expiry (PEXPIREAT, sliding with each newer value) or removes it. Timestamps are integers
-below 2^53, exact as Lua numbers. Returns the number of keys written.
+expiry (PEXPIREAT, sliding with each newer value) or removes it; a row equal to the stored
+one (same pair, same value) is left alone. Timestamps are integers below 2^53, exact as Lua
+numbers. Returns ``{written, unchanged}``: keys really changed, and keys that already held
+exactly this row.
 
 ``DELETE_IF_EVENT`` deletes key i only while its stored event time still equals ARGV[i],
 so an active cleanup never removes a value that a writer replaced after the scan.
@@ -20,13 +22,16 @@ from collections.abc import Iterator, Sequence
 
 WRITE_IF_NEWER = """
 local written = 0
+local unchanged = 0
 for i = 1, #KEYS do
   local key = KEYS[i]
   local j = (i - 1) * 4
   local event = tonumber(ARGV[j + 1])
-  local stored = redis.call('HMGET', key, 'e', 'c')
+  local stored = redis.call('HMGET', key, 'e', 'c', 'v')
   local stored_event = tonumber(stored[1])
-  if stored_event == nil or event > stored_event
+  if stored_event == event and tonumber(stored[2]) == tonumber(ARGV[j + 2]) and stored[3] == ARGV[j + 4] then
+    unchanged = unchanged + 1
+  elseif stored_event == nil or event > stored_event
      or (event == stored_event and tonumber(ARGV[j + 2]) >= (tonumber(stored[2]) or 0)) then
     redis.call('HSET', key, 'e', ARGV[j + 1], 'c', ARGV[j + 2], 'v', ARGV[j + 4])
     local expire_at = ARGV[j + 3]
@@ -38,7 +43,7 @@ for i = 1, #KEYS do
     written = written + 1
   end
 end
-return written
+return {written, unchanged}
 """
 
 DELETE_IF_EVENT = """

@@ -136,8 +136,11 @@ def test_incremental_publish_picks_up_late_rows_and_moves_its_checkpoint_only_on
     newest = con.execute("SELECT max(created_timestamp) FROM fv_user_purchase_activity").fetchone()[0]
     assert checkpoints.get(VIEW.name) == newest
     online = redis_dump(settings.redis_url)
-    publish_incremental(con, VIEW, store, checkpoints, now=now)
+    rerun = publish_incremental(con, VIEW, store, checkpoints, now=now)
     assert redis_dump(settings.redis_url) == online  # running it twice changes nothing
+    # ... and says so: the overlap it re-read is reported unchanged, not written.
+    assert rerun.write.entities > 0 and rerun.write.written == 0
+    assert rerun.write.unchanged == rerun.write.entities - rerun.write.skipped_expired
     assert checkpoints.get(VIEW.name) == newest
     con.close()
 

@@ -109,6 +109,13 @@ def test_compare_and_set_never_regresses(store: OnlineStore) -> None:
     )
     assert same_event_earlier_created.skipped_not_newer == 1
     assert read_one(store, SCORES, 1, now)["score"] == [3.0]
+    # The row Redis already holds, written again: counted as unchanged, not as written.
+    same_row = score_rows(now, event_timestamp=[newer], created_timestamp=[now + timedelta(seconds=1)], score=[3.0])
+    again = store.write(SCORES, same_row, now=now)
+    assert (again.written, again.unchanged, again.skipped_not_newer) == (0, 1, 0)
+    corrected = store.write(SCORES, same_row.assign(score=[3.5]), now=now)  # same pair, new value
+    assert (corrected.written, corrected.unchanged) == (1, 0)
+    assert read_one(store, SCORES, 1, now)["score"] == [3.5]
 
 
 def test_concurrent_writers_end_with_the_largest_pair(store: OnlineStore) -> None:
