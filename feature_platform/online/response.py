@@ -250,10 +250,30 @@ class OnlineResponse:
         return out
 
     def to_df(self, include_metadata: bool = True) -> pd.DataFrame:
-        """The same columns as :meth:`to_dict`, as a pandas DataFrame (one row per entity)."""
-        import pandas as pd
+        """The same columns as :meth:`to_dict`, as a pandas DataFrame (one row per entity).
 
-        return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+        Join keys and features have the dtypes of the training frame of
+        ``get_historical_features`` (both convert through
+        :func:`feature_platform.rows.to_pandas`): int64 as nullable ``Int64``, bool as
+        ``boolean``, float64, strings as objects, timestamps as ``datetime64[us, UTC]``;
+        ``__event_timestamp`` columns are ``datetime64[us, UTC]`` too.
+        """
+        import pyarrow as pa
+
+        from feature_platform.rows.conversion import to_pandas
+        from feature_platform.rows.timestamps import UTC_MICROS
+
+        types: dict[str, pa.DataType] = {}
+        for request in self._requests:
+            for name, dtype in request.view.join_key_types.items():
+                types[name] = dtype.arrow_type
+        for name, index, feature in self._columns:
+            types[name] = self._requests[index].view.feature(feature).dtype.arrow_type
+            types[name + "__status"] = pa.string()
+            types[name + "__event_timestamp"] = UTC_MICROS
+        columns = self.to_dict(include_metadata=include_metadata)
+        schema = pa.schema([(name, types[name]) for name in columns])
+        return to_pandas(pa.table(columns, schema=schema))
 
     @cached_property
     def entities(self) -> list[EntityResult]:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from feature_platform.errors import NullValueError, SchemaError, TimestampError
-from feature_platform.offline import OfflineStore
+from feature_platform.offline import OfflineStore, point_in_time_join
 from feature_platform.online import RedisOnlineStore
 from feature_platform.rows import view_table
 from feature_platform.specs import ViewRequest
@@ -79,3 +79,24 @@ def test_view_table_reads_naive_as_utc_and_casts_only_without_loss() -> None:
     with pytest.raises(SchemaError, match="'count'.*without loss"):
         view_table(score_rows(pd.Series([naive]), count=[2.5]), SCORES, "the rows")
     assert view_table(pa.Table.from_pandas(rows), SCORES, "the rows").equals(table)
+
+
+def test_training_and_serving_frames_have_the_same_dtypes_and_values(redis_url: str, tmp_path: Path) -> None:
+    now = pd.Timestamp(now_utc()).floor("us")
+    event = now - pd.Timedelta(minutes=5)
+    start, end = day_of(event)
+    rows = score_rows(pd.Series([event, event]), count=[9, 4], flag=[True, False])
+    offline = OfflineStore(tmp_path)
+    offline.write_partitions(SCORES, start.to_pydatetime(), end.to_pydatetime(), rows)
+    online = RedisOnlineStore(redis_url, "dtypes")
+    online.write(SCORES, rows)
+    features = SCORES.feature_names
+    entity = pd.DataFrame({"user_id": [1, 2, 99], "event_timestamp": [now] * 3})  # 99: no value anywhere
+    training = point_in_time_join(entity, [offline.feature_table(SCORES, features)])
+    serving = online.read([ViewRequest(SCORES, tuple(features))], entity[["user_id"]].to_dict("records")).to_df()
+    assert training[features].dtypes.to_dict() == serving[features].dtypes.to_dict()
+    assert str(serving["count"].dtype) == "Int64" and str(serving["flag"].dtype) == "boolean"
+    assert serving["count"].tolist()[:2] == [9, 4] and serving["count"].isna().tolist() == [False, False, True]
+    pd.testing.assert_frame_equal(training[features], serving[features])
+    assert str(serving["user_id"].dtype) == "Int64"
+    assert str(serving["score__event_timestamp"].dtype) == "datetime64[us, UTC]"
