@@ -7,10 +7,11 @@ The seed's detection step for hot entities has two signals:
 * shard-level QPS variance: each Redis master's ``instantaneous_ops_per_sec`` (its own
   sliding estimate over the last ~1.6 s).
 
-:func:`assess_shards` turns the shard loads into a level: WARNING (P3: investigate) when one
-shard takes more than ``max_share_factor`` times its fair share (``1 / shards``) while the
-cluster is busy enough for the shares to mean something (``min_total_ops``). A single Redis
-is one shard: it is never imbalanced.
+:func:`assess_shards` says a shard is hot, priority P3 (the WARNING level of
+:class:`~feature_platform.monitoring.levels.AlertLevel`: investigate), when it takes more
+than ``max_share_factor`` times its fair share (``1 / shards``) while the cluster is busy
+enough for the shares to mean something (``min_total_ops``). A single Redis is one shard:
+it is never imbalanced.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_platform.errors import ConfigError
-from feature_platform.monitoring.levels import AlertLevel
 
 DEFAULT_MAX_SHARE_FACTOR = 2.0
 DEFAULT_MIN_TOTAL_OPS = 200.0
+HOT_SHARD_PRIORITY = "P3"
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,13 @@ class ShardAssessment:
     shards: tuple[ShardLoad, ...]
     imbalance: float
     cv: float
-    level: AlertLevel
+    hot: bool
     message: str
+
+    @property
+    def priority(self) -> str | None:
+        """``"P3"`` when a shard is hot, else None."""
+        return HOT_SHARD_PRIORITY if self.hot else None
 
     @property
     def hottest(self) -> ShardLoad | None:
@@ -68,14 +74,14 @@ def assess_shards(
     max_share_factor: float = DEFAULT_MAX_SHARE_FACTOR,
     min_total_ops: float = DEFAULT_MIN_TOTAL_OPS,
 ) -> ShardAssessment:
-    """WARNING (P3) when one shard takes over ``max_share_factor`` x its fair share of a
-    cluster doing at least ``min_total_ops`` ops/s; OK otherwise."""
+    """Hot (P3) when one shard takes over ``max_share_factor`` x its fair share of a
+    cluster doing at least ``min_total_ops`` ops/s."""
     if max_share_factor <= 1:
         raise ConfigError(f"max_share_factor must be > 1 (1 = a perfectly even load), got {max_share_factor}")
     loads = [s.ops_per_sec for s in shards]
     total = sum(loads)
     if len(shards) < 2 or total <= 0:
-        return ShardAssessment(tuple(shards), 1.0, 0.0, AlertLevel.OK, "one shard or no load: nothing to compare")
+        return ShardAssessment(tuple(shards), 1.0, 0.0, False, "one shard or no load: nothing to compare")
     mean = total / len(loads)
     imbalance = max(loads) / mean
     cv = statistics.pstdev(loads) / mean
@@ -87,8 +93,8 @@ def assess_shards(
     )
     if total >= min_total_ops and imbalance > max_share_factor:
         return ShardAssessment(
-            tuple(shards), imbalance, cv, AlertLevel.WARNING,
+            tuple(shards), imbalance, cv, True,
             f"Hot shard: {summary}; look at the top hot keys and spread them "
             "(RedisOnlineStore.spread) or cache them (L1/L2)",
         )
-    return ShardAssessment(tuple(shards), imbalance, cv, AlertLevel.OK, summary)
+    return ShardAssessment(tuple(shards), imbalance, cv, False, summary)

@@ -44,6 +44,7 @@ from feature_platform.errors import ConfigError, MissingColumnError, SchemaError
 from feature_platform.online.cache import MISSING, L1Cache
 from feature_platform.online.codec import decode_values, encode_values
 from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.online.hotspots import ShardLoad, shard_loads
 from feature_platform.online.keys import ViewKeys, check_key_value, entity_key_values
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.response import OnlineResponse, StoredRow
@@ -182,6 +183,10 @@ class RedisOnlineStore(OnlineStore):
     def ping(self) -> None:
         """Raise OnlineStoreUnavailableError if Redis does not answer."""
         self.transport.ping()
+
+    def shard_loads(self) -> list[ShardLoad]:
+        """Each master's ops/s right now (one shard for a single Redis)."""
+        return shard_loads(self.transport.node_stats())
 
     def close(self) -> None:
         """Disconnect every pool (shared with the stores of :meth:`for_tenant`)."""

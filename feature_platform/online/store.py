@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
+from feature_platform.online.hotspots import ShardLoad
 from feature_platform.online.response import OnlineResponse
 from feature_platform.online.results import CleanupResult, ProgressCallback, WriteResult
 from feature_platform.specs import FeatureView, ViewRequest
@@ -85,6 +86,10 @@ class OnlineStore(abc.ABC):
     ) -> CleanupResult:
         """Active cleanup: remove expired values and, if ``existing_keys`` is given, every
         entity not in it."""
+
+    def shard_loads(self) -> list[ShardLoad]:
+        """Each shard's current ops/s (for hot-spot detection); none for a store without shards."""
+        return []
 
     @abc.abstractmethod
     def ping(self) -> None:

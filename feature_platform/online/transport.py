@@ -123,6 +123,11 @@ class RedisTransport:
         with translated_errors(self.endpoint, "pinging"):
             self.client.ping()
 
+    def node_stats(self) -> dict[str, dict[str, Any]]:
+        """``INFO stats`` of the one Redis, by ``host:port/db``."""
+        with translated_errors(self.endpoint, "reading node stats"):
+            return {self.endpoint.where: self.client.info("stats")}
+
     def disconnect(self) -> None:
         """Close the pool's connections."""
         self.pool.disconnect()

@@ -20,7 +20,9 @@ Endpoints:
   limit, 503 Redis unavailable (the server stays up). Unknown paths (404) and methods (405)
   answer the same JSON error.
 * ``GET /health``: 200 ``{"status": "ok"}`` when Redis answers, else 503.
-* ``GET /metrics``: Prometheus text (latency histogram, Redis errors, cache hit ratio).
+* ``GET /metrics``: Prometheus text (latency histogram, Redis errors, cache hit ratio, top
+  hot keys, each shard's ops/s and the hot-shard alert level, see
+  :mod:`feature_platform.online.hotspots`).
 * ``GET /hot-keys?n=20``: the L1 cache's most read keys (the hot-entity detection step).
 * ``GET /openapi.json``: the OpenAPI 3.1 document of these endpoints.
 
@@ -228,7 +230,7 @@ def create_app(
     ``extra_endpoints`` join the routing table (and the OpenAPI document).
     """
     cache = online_store.cache if isinstance(online_store, RedisOnlineStore) else None
-    metrics = metrics or ServerMetrics(cache)
+    metrics = metrics or ServerMetrics(cache, online_store.shard_loads)
     if tenants is None:
         tenants = {online_store.tenant}
         if isinstance(online_store, RedisOnlineStore):
