@@ -208,6 +208,15 @@ class ClusterTransport:
         with translated_errors(self.endpoint, doing):
             return cast(list[ClusterNode], self.client.get_primaries())
 
+    def master_of(self, key: bytes) -> str:
+        """``host:port`` of the master serving ``key``'s slot (as this client last saw it)."""
+        with translated_errors(self.endpoint, "locating a key"):
+            return str(self.client.nodes_manager.get_node_from_slot(key_slot(key)).name)
+
+    def master_count(self) -> int:
+        """How many masters share the slots."""
+        return len(self._primaries("counting masters"))
+
     def node_stats(self) -> dict[str, dict[str, Any]]:
         """``INFO stats`` of every master, by ``host:port``."""
         with translated_errors(self.endpoint, "reading node stats"):

@@ -21,6 +21,10 @@ before the tag may hold a brace (identifiers cannot), so msgpack entity bytes th
 ``{`` or ``}`` never form an accidental tag. The tag is in every key, on a single Redis too,
 so one layout serves both topologies.
 
+A hot key spread over N copies (:mod:`feature_platform.online.spreading`) keeps copy ``i``
+under ``{<bucket>.<i>}`` in place of its tag, and the tenant's registry of spread keys is
+the hash :func:`hot_registry_key`.
+
 Every module builds, scans and parses keys through this one: :class:`ViewKeys` for the
 keys of one (tenant, view), :func:`parse_key` for a key of unknown view (hot-key reports).
 """
@@ -64,6 +68,31 @@ def split_tag(rest: bytes) -> tuple[bytes, bytes]:
     """``(tag, entity)`` of the part of a key after its view prefix."""
     end = rest.index(b"}") + 1
     return rest[:end], rest[end:]
+
+
+def hot_registry_key(tenant: str) -> bytes:
+    """The hash listing ``tenant``'s spread hot keys: ``fs:<tenant>:~hot`` (``~`` is no
+    identifier character, so no view's keys can match it)."""
+    return f"{KEY_NAMESPACE}:{tenant}:~hot".encode()
+
+
+def copy_key(key: bytes, copy: int) -> bytes:
+    """Copy ``copy`` (>= 1) of a spread hot key: ``{<bucket>.<copy>}`` as its tag, so the
+    copy hashes to another slot. The key's first ``}`` ends its tag (see the module)."""
+    end = key.index(b"}")
+    return b"%s.%d%s" % (key[:end], copy, key[end:])
+
+
+def is_copy(key: bytes) -> bool:
+    """Whether ``key`` is a copy of a spread hot key rather than the key itself."""
+    return b"." in key[key.index(b"{") : key.index(b"}")]
+
+
+def primary_key(key: bytes) -> bytes:
+    """The key a copy belongs to (a key that is no copy is its own primary)."""
+    start, end = key.index(b"{"), key.index(b"}")
+    dot = key.find(b".", start, end)
+    return key if dot < 0 else key[:dot] + key[end:]
 
 
 class ViewKeys:

@@ -45,7 +45,15 @@ from feature_platform.online.cache import MISSING, L1Cache
 from feature_platform.online.codec import decode_values, encode_values
 from feature_platform.online.connection import RedisEndpoint, redact_url
 from feature_platform.online.hotspots import ShardLoad, shard_loads
-from feature_platform.online.keys import ViewKeys, check_key_value, entity_key_values
+from feature_platform.online.keys import (
+    ViewKeys,
+    check_key_value,
+    copy_key,
+    entity_key_values,
+    hot_registry_key,
+    is_copy,
+    primary_key,
+)
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.response import OnlineResponse, StoredRow
 from feature_platform.online.results import (
@@ -56,6 +64,7 @@ from feature_platform.online.results import (
     WriteResult,
 )
 from feature_platform.online.scripts import delete_if_event_calls, write_if_newer_calls
+from feature_platform.online.spreading import SpreadTable, encode_copies
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import TenantRouting
 from feature_platform.online.transport import TenantPools
@@ -89,7 +98,8 @@ class RedisOnlineStore(OnlineStore):
     ``redis+cluster://host:port`` (any node; ``rediss+cluster://`` for TLS) selects a Redis
     Cluster (:mod:`feature_platform.online.cluster_transport`); everything else is the same.
     ``replica_reads`` (cluster only): reads of BATCH and STATIC views may be answered by a
-    replica of the key's slot (:data:`REPLICA_TIERS`).
+    replica of the key's slot (:data:`REPLICA_TIERS`). ``spread_refresh_s``: how often a
+    reader reloads which hot keys are spread (:meth:`spread`).
     """
 
     def __init__(
@@ -107,6 +117,7 @@ class RedisOnlineStore(OnlineStore):
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
         replica_reads: bool = False,
+        spread_refresh_s: float = 5.0,
         _pools: TenantPools | None = None,
         _siblings: dict[str, RedisOnlineStore] | None = None,
     ) -> None:
@@ -134,6 +145,7 @@ class RedisOnlineStore(OnlineStore):
             "script_keys": script_keys,
             "expiry_grace": expiry_grace,
             "replica_reads": replica_reads,
+            "spread_refresh_s": spread_refresh_s,
         }
         self._pools = _pools or TenantPools(
             {
@@ -153,6 +165,8 @@ class RedisOnlineStore(OnlineStore):
                 f"{tenant!r} is on the single Redis at {self.endpoint.where}"
             )
         self.replica_reads = replica_reads
+        self._hot_registry = hot_registry_key(tenant)
+        self._spread = SpreadTable(spread_refresh_s)
         self._view_keys: dict[str, ViewKeys] = {}
 
     def __repr__(self) -> str:
@@ -226,9 +240,7 @@ class RedisOnlineStore(OnlineStore):
             if self.replica_reads:
                 allowed = [request.view.tier in REPLICA_TIERS for request in requests]
                 replica_ok = [allowed[index] for index, _, _ in pending]
-            replies = self.transport.read_hashes(
-                [key for _, _, key in pending], _READ_FIELDS, "reading features", replica_ok
-            )
+            replies = self._read_spread([key for _, _, key in pending], replica_ok)
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))
@@ -240,6 +252,29 @@ class RedisOnlineStore(OnlineStore):
         return OnlineResponse(
             join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
         )
+
+    def _read_spread(self, keys: list[bytes], replica_ok: list[bool] | None) -> list[Any]:
+        """``HMGET e c v`` of ``keys``, each spread hot key read from a random copy; a copy
+        found empty is read again from the key itself (a second round trip, rarely)."""
+        spread = self._spread_table()
+        if not spread:
+            return self.transport.read_hashes(keys, _READ_FIELDS, "reading features", replica_ok)
+        targets = [spread.pick(key) if key in spread else key for key in keys]
+        replies = self.transport.read_hashes(targets, _READ_FIELDS, "reading features", replica_ok)
+        again = [i for i, (key, target) in enumerate(zip(keys, targets, strict=True))
+                 if target is not key and replies[i][0] is None]
+        if again:
+            retry = self.transport.read_hashes([keys[i] for i in again], _READ_FIELDS, "reading features")
+            for i, reply in zip(again, retry, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _spread_table(self, force: bool = False) -> SpreadTable:
+        """The spread hot keys, reloaded from Redis when ``force``d or older than its refresh."""
+        table = self._spread
+        if force or table.due():
+            table.load(self.transport.execute([("HGETALL", self._hot_registry)], "reading the spread hot keys")[0])
+        return table
 
     def _request_keys(
         self, requests: Sequence[ViewRequest], entity_rows: Sequence[Mapping[str, object]]
@@ -308,18 +343,9 @@ class RedisOnlineStore(OnlineStore):
         else:
             skipped_expired = 0
             expire_at = [""] * latest.num_rows
-        layout = self.view_keys(view)
-        keys = layout.keys([latest.column(k).to_pylist() for k in view.join_keys])
+        keys = self.view_keys(view).keys([latest.column(k).to_pylist() for k in view.join_keys])
         blobs = _encode_rows(latest, view)
         event_list, created = events.tolist(), latest.column("created_timestamp").cast(pa.int64()).to_pylist()
-        tags = None
-        if self.transport.single_slot_calls:
-            # A script call's keys must share a slot: rows of one bucket go together.
-            tags = [layout.tag(key) for key in keys]
-            order = sorted(range(len(keys)), key=tags.__getitem__)
-            keys, tags, blobs = [keys[i] for i in order], [tags[i] for i in order], [blobs[i] for i in order]
-            event_list, created = [event_list[i] for i in order], [created[i] for i in order]
-            expire_at = [expire_at[i] for i in order]
         report: Callable[[int, int, int], None] | None = None
         if progress is not None:
             def report(done: int, written: int, unchanged: int) -> None:
@@ -329,7 +355,10 @@ class RedisOnlineStore(OnlineStore):
                         skipped_expired, time.monotonic() - started, unchanged,
                     )
                 )
-        written, unchanged = self._write_batches(view, keys, event_list, created, expire_at, blobs, tags, report)
+        spread = self._spread_table(force=True)
+        written, unchanged = self._write_rows(view, keys, event_list, created, expire_at, blobs, report)
+        if spread:
+            self._write_copies(view, spread, keys, event_list, created, expire_at, blobs)
         if self.cache is not None:
             self.cache.invalidate(keys)
         result = WriteResult(
@@ -344,6 +373,107 @@ class RedisOnlineStore(OnlineStore):
             "online write %s/%s at %s: %s", self.tenant, view.name, self.endpoint.where, result
         )
         return result
+
+    def _write_rows(
+        self,
+        view: FeatureView,
+        keys: list[bytes],
+        events: list[int],
+        created: list[int],
+        expire_at: list[object],
+        blobs: list[bytes],
+        report: Callable[[int, int, int], None] | None = None,
+    ) -> tuple[int, int]:
+        """Compare-and-set every row: (keys changed, keys already identical)."""
+        if not self.transport.single_slot_calls:
+            return self._write_batches(view, keys, events, created, expire_at, blobs, None, report)
+        # A script call's keys must share a slot: rows of one bucket go together.
+        tag = self.view_keys(view).tag
+        tags = [tag(key) for key in keys]
+        order = sorted(range(len(keys)), key=tags.__getitem__)
+        return self._write_batches(
+            view, [keys[i] for i in order], [events[i] for i in order], [created[i] for i in order],
+            [expire_at[i] for i in order], [blobs[i] for i in order], [tags[i] for i in order], report,
+        )
+
+    def _write_copies(
+        self,
+        view: FeatureView,
+        spread: SpreadTable,
+        keys: list[bytes],
+        events: list[int],
+        created: list[int],
+        expire_at: list[object],
+        blobs: list[bytes],
+    ) -> None:
+        """The same compare-and-set on every copy of the spread hot keys among ``keys``."""
+        rows = [(copy, i) for i, key in enumerate(keys) if key in spread for copy in spread.keys_of(key)[1:]]
+        if rows:
+            self._write_rows(
+                view, [copy for copy, _ in rows], [events[i] for _, i in rows], [created[i] for _, i in rows],
+                [expire_at[i] for _, i in rows], [blobs[i] for _, i in rows],
+            )
+
+    def spread(self, view: FeatureView, entities: Iterable[Mapping[str, object]], copies: int = 3) -> int:
+        """Spread the keys of ``entities`` of ``view`` over ``copies`` keys (the key and
+        ``copies - 1`` copies on other masters where there are any); returns how many keys
+        are spread. Spreading a spread key again copies its current value again."""
+        if copies < 2:
+            raise ConfigError(f"copies must be >= 2 (the key and at least one copy), got {copies}")
+        layout = self.view_keys(view)
+        keys = [layout.key(entity_key_values(e, view, "the entities to spread")) for e in entities]
+        if not keys:
+            return 0
+        doing = f"spreading hot keys of {view.name!r}"
+        masters = self.transport.master_count()
+        numbers = {key: self._copy_numbers(key, copies, masters) for key in keys}
+        # Copy the current values first, register after: a reader never picks an unwritten copy.
+        stored = self.transport.read_hashes(keys, _READ_FIELDS, doing)
+        ttls = self.transport.execute([("PTTL", key) for key in keys], doing)
+        now_ms = time.time_ns() // 1_000_000
+        rows: list[tuple[bytes, int, int, object, bytes]] = []
+        for key, (event, created, blob), ttl in zip(keys, stored, ttls, strict=True):
+            if event is None or ttl == -2:
+                continue
+            expire: object = "" if ttl < 0 else now_ms + ttl
+            rows += [(copy_key(key, n), int(event), int(created), expire, blob) for n in numbers[key]]
+        if rows:
+            self._write_rows(
+                view, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                [r[3] for r in rows], [r[4] for r in rows],
+            )
+        self.transport.execute(
+            [("HSET", self._hot_registry, key, encode_copies(numbers[key])) for key in keys], doing
+        )
+        self._spread_table(force=True)
+        return len(keys)
+
+    def unspread(self, view: FeatureView, entities: Iterable[Mapping[str, object]]) -> int:
+        """Stop spreading the keys of ``entities`` of ``view`` and delete their copies."""
+        layout = self.view_keys(view)
+        keys = [layout.key(entity_key_values(e, view, "the entities to unspread")) for e in entities]
+        spread = self._spread_table(force=True)
+        doing = f"unspreading hot keys of {view.name!r}"
+        removed = self.transport.execute([("HDEL", self._hot_registry, key) for key in keys], doing)
+        copies = [copy for key in keys for copy in spread.keys_of(key)[1:]]
+        if copies:
+            self.transport.execute([("DEL", copy) for copy in copies], doing)
+        self._spread_table(force=True)
+        return int(sum(removed))
+
+    def _copy_numbers(self, key: bytes, copies: int, masters: int) -> list[int]:
+        """Copy numbers whose keys fall on masters the key and its other copies are not on,
+        while there are such masters."""
+        used = {self.transport.master_of(key)}
+        chosen: list[int] = []
+        number = 0
+        while len(chosen) < copies - 1:
+            number += 1
+            owner = self.transport.master_of(copy_key(key, number))
+            if owner not in used or len(used) >= masters or number > 10_000:
+                chosen.append(number)
+                used.add(owner)
+        return chosen
 
     def _write_batches(
         self,
@@ -393,7 +523,7 @@ class RedisOnlineStore(OnlineStore):
         for keys in self.transport.scan(layout.pattern, f"scanning feature view {view.name!r}"):
             replies = self.transport.read_hashes(keys, _READ_FIELDS, doing)
             for key, (event, created, blob) in zip(keys, replies, strict=True):
-                if event is None or (not include_expired and int(event) < oldest):
+                if event is None or (not include_expired and int(event) < oldest) or is_copy(key):
                     continue
                 yield (
                     layout.join_keys(key, view.join_keys),
@@ -405,7 +535,12 @@ class RedisOnlineStore(OnlineStore):
     def delete_entities(self, view: FeatureView, keys: Iterable[Mapping[str, object]]) -> int:
         """Delete entities of ``view`` by join keys; returns how many existed."""
         layout = self.view_keys(view)
-        redis_keys = [layout.key(entity_key_values(k, view, "the keys to delete")) for k in keys]
+        primaries = [layout.key(entity_key_values(k, view, "the keys to delete")) for k in keys]
+        spread = self._spread_table(force=True)
+        copies = [copy for key in primaries if key in spread for copy in spread.keys_of(key)[1:]]
+        if copies:
+            self.transport.execute([("DEL", copy) for copy in copies], f"deleting from {view.name!r}")
+        redis_keys = primaries
         deleted = 0
         for start in range(0, len(redis_keys), self.batch_size):
             batch = redis_keys[start : start + self.batch_size]
@@ -444,16 +579,17 @@ class RedisOnlineStore(OnlineStore):
             for key, (event,) in zip(keys, events, strict=True):
                 if event is None:
                     continue
-                scanned += 1
+                copy = is_copy(key)  # a spread key's copy goes with its key, uncounted
+                scanned += not copy
                 expired = int(event) < oldest
-                if expired or (existing is not None and key not in existing):
+                if expired or (existing is not None and (primary_key(key) if copy else key) not in existing):
                     doomed.append((key, event))
                     kinds.append(expired)
             if not doomed:
                 continue
             deleted = self._delete_if_unchanged(doomed, view)
             for (key, _), expired, gone in zip(doomed, kinds, deleted, strict=True):
-                if not gone:
+                if not gone or is_copy(key):
                     continue
                 if expired:
                     removed_expired += 1

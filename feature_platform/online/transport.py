@@ -123,6 +123,14 @@ class RedisTransport:
         with translated_errors(self.endpoint, "pinging"):
             self.client.ping()
 
+    def master_of(self, key: bytes) -> str:
+        """The node serving ``key`` (one Redis: always itself)."""
+        return self.endpoint.where
+
+    def master_count(self) -> int:
+        """How many masters share the keys."""
+        return 1
+
     def node_stats(self) -> dict[str, dict[str, Any]]:
         """``INFO stats`` of the one Redis, by ``host:port/db``."""
         with translated_errors(self.endpoint, "reading node stats"):
