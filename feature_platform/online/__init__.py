@@ -2,12 +2,14 @@
 
 Public API: :class:`OnlineStore` (the interface), :class:`RedisOnlineStore`,
 :class:`OnlineResponse` / :class:`FeatureValue` / :class:`FeatureStatus` (read results),
-:class:`WriteResult` / :class:`PublishProgress` / :class:`CleanupResult`, :class:`L1Cache` (hot-entity cache) and
+:class:`WriteResult` / :class:`PublishProgress` / :class:`CleanupResult`, :class:`L1Cache` /
+:class:`L2Cache` (hot-entity caches) and
 :class:`TenantRouting` / :class:`TenantTarget` (multi-tenancy).
 """
 
 from feature_platform.online.cache import CacheStats, HotKey, HotKeyTracker, L1Cache
 from feature_platform.online.connection import OnlineStorePermissionError, redact_url
+from feature_platform.online.l2_cache import L2Cache, L2Stats
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.redis_store import RedisOnlineStore
 from feature_platform.online.response import EntityResult, FeatureValue, OnlineResponse
@@ -36,6 +38,8 @@ __all__ = [
     "HotKey",
     "HotKeyTracker",
     "L1Cache",
+    "L2Cache",
+    "L2Stats",
     "OnlineResponse",
     "OnlineStore",
     "OnlineStorePermissionError",

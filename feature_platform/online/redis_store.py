@@ -54,6 +54,7 @@ from feature_platform.online.keys import (
     is_copy,
     primary_key,
 )
+from feature_platform.online.l2_cache import L2Cache
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.response import OnlineResponse, StoredRow
 from feature_platform.online.results import (
@@ -99,7 +100,8 @@ class RedisOnlineStore(OnlineStore):
     Cluster (:mod:`feature_platform.online.cluster_transport`); everything else is the same.
     ``replica_reads`` (cluster only): reads of BATCH and STATIC views may be answered by a
     replica of the key's slot (:data:`REPLICA_TIERS`). ``spread_refresh_s``: how often a
-    reader reloads which hot keys are spread (:meth:`spread`).
+    reader reloads which hot keys are spread (:meth:`spread`). ``l2``: an optional shared
+    cache in another Redis, between ``cache`` (L1) and the store (:class:`L2Cache`).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class RedisOnlineStore(OnlineStore):
         socket_connect_timeout: float = 2.0,
         replica_reads: bool = False,
         spread_refresh_s: float = 5.0,
+        l2: L2Cache | None = None,
         _pools: TenantPools | None = None,
         _siblings: dict[str, RedisOnlineStore] | None = None,
     ) -> None:
@@ -135,6 +138,7 @@ class RedisOnlineStore(OnlineStore):
         self.script_keys = script_keys
         self.write_rate_limit = write_rate_limit
         self.cache = cache
+        self.l2 = l2
         self._grace_micros = expiry_grace // timedelta(microseconds=1)
         self.routing = tenants or TenantRouting()
         self._settings = {
@@ -146,6 +150,7 @@ class RedisOnlineStore(OnlineStore):
             "expiry_grace": expiry_grace,
             "replica_reads": replica_reads,
             "spread_refresh_s": spread_refresh_s,
+            "l2": l2,
         }
         self._pools = _pools or TenantPools(
             {
@@ -236,11 +241,7 @@ class RedisOnlineStore(OnlineStore):
                 pending.extend((index, position, key) for position, key in enumerate(keys))
             records.append(row_records)
         if pending:
-            replica_ok = None
-            if self.replica_reads:
-                allowed = [request.view.tier in REPLICA_TIERS for request in requests]
-                replica_ok = [allowed[index] for index, _, _ in pending]
-            replies = self._read_spread([key for _, _, key in pending], replica_ok)
+            replies = self._fetch(requests, pending)
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))
@@ -252,6 +253,36 @@ class RedisOnlineStore(OnlineStore):
         return OnlineResponse(
             join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
         )
+
+    def _fetch(self, requests: Sequence[ViewRequest], pending: list[tuple[int, int, bytes]]) -> list[Any]:
+        """``HMGET e c v`` replies of the ``(request index, row, key)`` items not in L1: from
+        the L2 cache where it has them, else from the store (then cached in L2)."""
+        replies: list[Any] = [None] * len(pending)
+        todo = list(range(len(pending)))
+        l2 = self.l2
+        if l2 is not None:
+            tiers = [requests[index].view.tier for index, _, _ in pending]
+            cacheable = [i for i in todo if l2.enabled_for(tiers[i])]
+            if cacheable:
+                hits = l2.get_many([pending[i][2] for i in cacheable])
+                for i, hit in zip(cacheable, hits, strict=True):
+                    replies[i] = hit
+                todo = [i for i in todo if replies[i] is None or replies[i] is MISSING]
+        if todo:
+            replica_ok = None
+            if self.replica_reads:
+                allowed = [request.view.tier in REPLICA_TIERS for request in requests]
+                replica_ok = [allowed[pending[i][0]] for i in todo]
+            fetched = self._read_spread([pending[i][2] for i in todo], replica_ok)
+            for i, reply in zip(todo, fetched, strict=True):
+                replies[i] = reply
+            if l2 is not None:
+                l2.put_many(
+                    (pending[i][2], tiers[i], reply)
+                    for i, reply in zip(todo, fetched, strict=True)
+                    if l2.enabled_for(tiers[i])
+                )
+        return replies
 
     def _read_spread(self, keys: list[bytes], replica_ok: list[bool] | None) -> list[Any]:
         """``HMGET e c v`` of ``keys``, each spread hot key read from a random copy; a copy
@@ -361,6 +392,8 @@ class RedisOnlineStore(OnlineStore):
             self._write_copies(view, spread, keys, event_list, created, expire_at, blobs)
         if self.cache is not None:
             self.cache.invalidate(keys)
+        if self.l2 is not None:
+            self.l2.invalidate(keys)
         result = WriteResult(
             rows_in=rows_in,
             entities=entities,
@@ -549,6 +582,8 @@ class RedisOnlineStore(OnlineStore):
             deleted += sum(replies)
         if self.cache is not None:
             self.cache.invalidate(redis_keys)
+        if self.l2 is not None:
+            self.l2.invalidate(redis_keys)
         return int(deleted)
 
     def cleanup(

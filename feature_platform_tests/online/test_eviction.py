@@ -137,7 +137,9 @@ def test_allkeys_lru_drops_the_least_recently_read_values(limited_redis: RedisSe
 
     cold_lost = round((1 - survivors(store, cold, 1)) * len(cold))
     hot_left = survivors(store, hot, 1)
-    assert cold_lost >= 0.9 * evicted and hot_left >= 0.95, (evicted, cold_lost, hot_left)
+    # Redis's LRU is sampled (10 keys) on a 1 s clock: once few cold keys are left, a sample
+    # may hold none and a hot key (same clock second as the newest writes) goes instead.
+    assert cold_lost >= 0.9 * evicted and hot_left >= 0.9, (evicted, cold_lost, hot_left)
 
     restore_and_check(store, live={hot: now, cold: now}, gone=gone)
 
