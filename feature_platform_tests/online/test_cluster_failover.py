@@ -28,9 +28,12 @@ N = 3000
 RECOVERY_BOUND_S = 15.0
 
 
+BASE = now_utc() - timedelta(hours=10)
+
+
 def scores(ids: range, version: int) -> pd.DataFrame:
     """SCORES rows whose `count` is the version and whose event time grows with it."""
-    event = now_utc() - timedelta(hours=10) + timedelta(minutes=version)
+    event = BASE + timedelta(minutes=version)
     n = len(ids)
     return pd.DataFrame({
         "user_id": list(ids), "event_timestamp": [event] * n, "created_timestamp": [event] * n,

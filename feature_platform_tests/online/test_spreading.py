@@ -22,8 +22,12 @@ from feature_platform_tests.redis_cluster import RedisCluster
 READS = 1500
 
 
+BASE = now_utc() - timedelta(minutes=10)
+
+
 def rows(ids: list[int], count: int) -> pd.DataFrame:
-    event = now_utc() - timedelta(minutes=10) + timedelta(seconds=count)
+    """SCORES rows of version ``count``: a larger count is a later event, however slow the test."""
+    event = BASE + timedelta(seconds=count)
     n = len(ids)
     return pd.DataFrame({
         "user_id": ids, "event_timestamp": [event] * n, "created_timestamp": [event] * n, "score": [1.0] * n,
