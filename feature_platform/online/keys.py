@@ -212,3 +212,52 @@ def entity_key_values(
             ) from None
         values.append(check_key_value(raw, name, dtype))
     return values
+
+
+class StreamKeys:
+    """The Redis keys of one stream source of one tenant (the real-time path).
+
+    All live in the tenant's namespace; ``~`` cannot start a view name, so they never meet a
+    view's keys::
+
+        fs:{tenant}:~log:{source}:{p}        stream: partition p of the event log
+        fs:{tenant}:~progress:{source}:{p}   hash: applied position, watermark, counters
+        fs:{tenant}:~lease:{source}:{p}      string: the owner of partition p (expires)
+        fs:{tenant}:~dead:{source}           stream: dead letters, with their reason
+        fs:{tenant}:~processor:{owner}       hash: a processor's heartbeat (expires)
+
+    A stream view's tiles are in ``fs:{tenant}:{view}~tiles:{entity}`` (:meth:`tiles_prefix`).
+    """
+
+    __slots__ = ("_base", "source", "tenant")
+
+    def __init__(self, tenant: str, source: str) -> None:
+        self.tenant = tenant
+        self.source = source
+        self._base = f"{KEY_NAMESPACE}:{tenant}:"
+
+    def log(self, partition: int) -> bytes:
+        """The stream of partition ``partition``."""
+        return f"{self._base}~log:{self.source}:{partition}".encode()
+
+    def progress(self, partition: int) -> bytes:
+        """The progress hash of partition ``partition``."""
+        return f"{self._base}~progress:{self.source}:{partition}".encode()
+
+    def lease(self, partition: int) -> bytes:
+        """The ownership lease of partition ``partition``."""
+        return f"{self._base}~lease:{self.source}:{partition}".encode()
+
+    @property
+    def dead_letters(self) -> bytes:
+        """The dead-letter stream of the source."""
+        return f"{self._base}~dead:{self.source}".encode()
+
+    def processor(self, owner: str) -> bytes:
+        """The heartbeat hash of processor ``owner``."""
+        return f"{self._base}~processor:{owner}".encode()
+
+    @staticmethod
+    def tiles_prefix(tenant: str, view: str) -> bytes:
+        """The prefix of a stream view's tile hashes: ``fs:{tenant}:{view}~tiles:``."""
+        return f"{KEY_NAMESPACE}:{tenant}:{view}~tiles:".encode()

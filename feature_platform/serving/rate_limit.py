@@ -40,16 +40,26 @@ class TenantRateLimiter:
 
     def allow(self, tenant: str) -> bool:
         """Take one token of ``tenant``'s bucket; False when it is empty."""
+        return self.acquire(tenant) == 0.0
+
+    def acquire(self, tenant: str, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens of ``tenant``'s bucket: 0.0 when granted, else the seconds to
+        wait before the same call can succeed (nothing taken).
+
+        A cost above the bucket's capacity is granted from a full bucket, leaving a debt
+        that later calls wait out, so a large push is slowed down, never refused forever.
+        """
         rate = self.rate_for(tenant)
         if rate is None:
-            return True
+            return 0.0
         capacity = self._burst if self._burst is not None and tenant not in self._per_tenant else max(rate, 1.0)
         with self._lock:
             now = self._clock()
             tokens, last = self._buckets.get(tenant, (capacity, now))
             tokens = min(capacity, tokens + (now - last) * rate)
-            if tokens < 1.0:
+            needed = min(cost, capacity)
+            if tokens < needed:
                 self._buckets[tenant] = (tokens, now)
-                return False
-            self._buckets[tenant] = (tokens - 1.0, now)
-            return True
+                return (needed - tokens) / rate
+            self._buckets[tenant] = (tokens - cost, now)
+            return 0.0

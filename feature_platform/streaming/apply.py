@@ -1,0 +1,147 @@
+"""Applying a planned batch to Redis in ONE guarded script call (see :mod:`.scripts`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+import msgpack
+import redis
+
+from feature_platform.online.codec import encode_values
+from feature_platform.online.keys import StreamKeys, view_prefix
+from feature_platform.streaming.batch import BatchPlan
+from feature_platform.streaming.log import format_stream_id
+from feature_platform.streaming.scripts import APPLY_STREAM_BATCH
+from feature_platform.streaming.tiles import MINUTE_US
+
+_US = timedelta(microseconds=1)
+# Keys expire this long after the last moment they can be read (clock skew between hosts).
+EXPIRY_GRACE_MS = 60_000
+
+
+class ApplyStatus(Enum):
+    """How a batch's script call ended."""
+
+    APPLIED = 1
+    ALREADY_APPLIED = 0
+    LEASE_LOST = -1
+    STALE_POSITION = -2
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The script's verdict and the number of latest-value rows it wrote."""
+
+    status: ApplyStatus
+    written: int
+
+
+def _number(value: Any) -> str:
+    # repr of a float round-trips exactly; Lua reads it back as the same double.
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def script_call(
+    plan: BatchPlan, tenant: str, owner: str | None, *, now_us: int | None = None
+) -> tuple[list[bytes], list[Any]]:
+    """KEYS and ARGV of ``APPLY_STREAM_BATCH`` for ``plan``."""
+    now = time.time_ns() // 1000 if now_us is None else now_us
+    source = plan.source
+    stream_keys = StreamKeys(tenant, source.name)
+    keys: list[bytes] = [stream_keys.progress(plan.partition), stream_keys.lease(plan.partition), stream_keys.dead_letters]
+    index: dict[bytes, int] = {}
+
+    def key_index(key: bytes) -> int:
+        position = index.get(key)
+        if position is None:
+            keys.append(key)
+            position = index[key] = len(keys)
+        return position
+
+    counters: list[Any] = [b"events", len(plan.events), b"late", len(plan.dead_letters)]
+    for view_plan in plan.views:
+        if view_plan.shed:
+            counters += [f"shed:{view_plan.view.name}".encode(), len(view_plan.shed)]
+    args: list[Any] = [
+        owner or "",
+        format_stream_id(plan.before.position),
+        format_stream_id(plan.after.position),
+        "" if plan.after.max_event_us is None else plan.after.max_event_us,
+        now // 1000,
+        plan.partition,
+        len(counters) // 2,
+        *counters,
+        len(plan.dead_letters),
+    ]
+    for letter in plan.dead_letters:
+        event = letter.event
+        entry = msgpack.packb([event.entity, event.event_us, event.created_us, list(event.values)], use_bin_type=True)
+        args += [event.stream_id, letter.reason, letter.watermark_us, entry]
+    latest_args: list[Any] = []
+    tile_args: list[Any] = []
+    maintenance: list[Any] = []
+    maintained = 0
+    lateness_us = source.allowed_lateness // _US
+    max_event = plan.after.max_event_us
+    for view_plan in plan.views:
+        view = view_plan.view
+        prefix = view_prefix(tenant, view.name)
+        ttl_us = None if view.ttl is None else view.ttl // _US
+        for write in view_plan.latest:
+            if ttl_us is not None and write.event_us + ttl_us < now:
+                continue  # already expired: the batch publish skips these too
+            expire_at: object = "" if ttl_us is None else -(-(write.event_us + ttl_us) // 1000) + EXPIRY_GRACE_MS
+            latest_args += [key_index(prefix + write.entity), write.event_us, write.created_us, expire_at, encode_values(write.values)]
+        if not view_plan.tiles:
+            continue
+        tiles_prefix = StreamKeys.tiles_prefix(tenant, view.name)
+        newest: dict[bytes, int] = {}
+        groups = {}
+        for update in view_plan.tiles:
+            group = update.group
+            groups[group.name] = group
+            value = update.value
+            has_value = value is not None
+            tile_args += [
+                key_index(tiles_prefix + update.entity),
+                f"{group.name}|{group.tile_start(update.event_us) // MINUTE_US}|",
+                "1" if group.numeric else "0",
+                "1" if has_value else "0",
+                _number(value) if has_value and group.numeric else "",
+                update.event_us,
+                update.created_us,
+                msgpack.packb(value),
+            ]
+            newest[update.entity] = max(newest.get(update.entity, update.event_us), update.event_us)
+        assert max_event is not None  # there were applied events
+        watermark = max_event - lateness_us
+        cutoffs: list[Any] = []
+        for group in groups.values():
+            keep_from = group.tile_start(watermark) - group.longest_window_us + group.tile_us
+            cutoffs += [group.name, keep_from // MINUTE_US]
+        longest = max(g.longest_window_us + g.tile_us for g in groups.values())
+        for entity, newest_event in newest.items():
+            expire_at_ms = (newest_event + longest + lateness_us) // 1000 + EXPIRY_GRACE_MS
+            maintenance += [key_index(tiles_prefix + entity), expire_at_ms, len(groups), *cutoffs]
+            maintained += 1
+    args += [len(latest_args) // 5, *latest_args]
+    args += [len(tile_args) // 8, *tile_args]
+    args += [maintained, *maintenance]
+    return keys, args
+
+
+class BatchApplier:
+    """Runs ``APPLY_STREAM_BATCH`` on one Redis (the script is loaded again when Redis lost it)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._script = client.register_script(APPLY_STREAM_BATCH)
+
+    def apply(self, plan: BatchPlan, tenant: str, owner: str | None, *, now_us: int | None = None) -> ApplyResult:
+        """Apply ``plan`` (redis-py errors propagate: the caller retries, the script is idempotent)."""
+        keys, args = script_call(plan, tenant, owner, now_us=now_us)
+        reply = self._script(keys=keys, args=args)
+        return ApplyResult(ApplyStatus(int(reply[0])), int(reply[1]))

@@ -1,0 +1,157 @@
+"""Offline landing of stream events: every processed event, in atomic micro-batch files.
+
+Layout, per tenant and source, one directory per UTC event date::
+
+    <offline_dir>/~events/{tenant}/{source}/date=YYYY-MM-DD/p{partition}-{ms}-{seq}-{landed_us}.parquet
+
+A file holds the events of one batch of one partition with that event date: the source's
+join keys, ``event_timestamp``, ``created_timestamp`` and fields, plus ``_partition``,
+``_stream_ms`` / ``_stream_seq`` (the log position), ``_late`` (dead-lettered),
+``_shed`` (views that shed the event) and ``_landed_us``. Files are written atomically
+(temp file, fsync, rename) BEFORE the batch is applied online, so a crash can leave an
+event landed twice, never missing: :func:`read_landed_events` keeps one row per log position
+(the newest landing, i.e. the attempt that was applied).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from feature_platform.errors import OfflineStoreError
+from feature_platform.offline.duckdb_sql import connect, quote
+from feature_platform.offline.store import quote_path, write_atomically
+from feature_platform.offline.timestamps import UTC_MICROS
+from feature_platform.online.keys import decode_entity
+from feature_platform.specs import StreamSource
+from feature_platform.streaming.batch import BatchPlan
+from feature_platform.streaming.log import LogEvent
+
+EVENTS_DIR = "~events"
+_META = [
+    pa.field("_partition", pa.int32()),
+    pa.field("_stream_ms", pa.int64()),
+    pa.field("_stream_seq", pa.int64()),
+    pa.field("_late", pa.bool_()),
+    pa.field("_shed", pa.list_(pa.string())),
+    pa.field("_landed_us", pa.int64()),
+]
+_DAY_US = 86_400_000_000
+
+
+def landed_schema(source: StreamSource) -> pa.Schema:
+    """The schema of landed events of ``source``."""
+    fields = [pa.field(k, t.arrow_type) for k, t in source.key_types.items()]
+    fields += [pa.field("event_timestamp", UTC_MICROS), pa.field("created_timestamp", UTC_MICROS)]
+    fields += [pa.field(n, t.arrow_type) for n, t in source.field_types.items()]
+    return pa.schema(fields + _META)
+
+
+def source_dir(offline_dir: Path, tenant: str, source: str) -> Path:
+    """The landing directory of ``source`` for ``tenant``."""
+    return Path(offline_dir) / EVENTS_DIR / tenant / source
+
+
+def events_table(source: StreamSource, events: list[LogEvent], late: set[bytes], shed: dict[bytes, list[str]], landed_us: int) -> pa.Table:
+    """Landed rows of ``events`` (log order)."""
+    key_names = source.key_names
+    keys = [decode_entity(e.entity, key_names) for e in events]
+    columns: dict[str, list[object]] = {k: [row[k] for row in keys] for k in key_names}
+    columns["event_timestamp"] = [e.event_us for e in events]
+    columns["created_timestamp"] = [e.created_us for e in events]
+    for index, name in enumerate(source.field_types):
+        columns[name] = [e.values[index] for e in events]
+    positions = [e.position for e in events]
+    columns["_partition"] = [e.partition for e in events]
+    columns["_stream_ms"] = [p[0] for p in positions]
+    columns["_stream_seq"] = [p[1] for p in positions]
+    columns["_late"] = [e.stream_id in late for e in events]
+    columns["_shed"] = [shed.get(e.stream_id, []) for e in events]
+    columns["_landed_us"] = [landed_us] * len(events)
+    schema = landed_schema(source)
+    arrays = []
+    for f in schema:
+        values = columns[f.name]
+        if pa.types.is_timestamp(f.type):
+            arrays.append(pa.array(values, pa.int64()).cast(f.type))
+        else:
+            arrays.append(pa.array(values, f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def land_batch(offline_dir: Path, tenant: str, plan: BatchPlan, *, landed_us: int | None = None) -> list[Path]:
+    """Write the events of ``plan`` (applied and dead-lettered), one atomic file per event date."""
+    if not plan.events:
+        return []
+    landed = time.time_ns() // 1000 if landed_us is None else landed_us
+    by_day: dict[int, list[LogEvent]] = {}
+    for event in plan.events:
+        by_day.setdefault(event.event_us // _DAY_US, []).append(event)
+    late = {d.event.stream_id for d in plan.dead_letters}
+    shed = plan.shed_ids()
+    root = source_dir(offline_dir, tenant, plan.source.name)
+    paths = []
+    for day, events in sorted(by_day.items()):
+        date = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).date().isoformat()
+        directory = root / f"date={date}"
+        directory.mkdir(parents=True, exist_ok=True)
+        ms, seq = events[0].position
+        path = directory / f"p{plan.partition}-{ms}-{seq}-{landed}.parquet"
+        write_atomically(path, events_table(plan.source, events, late, shed, landed))
+        paths.append(path)
+    return paths
+
+
+def read_landed_events(
+    offline_dir: Path,
+    tenant: str,
+    source: StreamSource,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pa.Table:
+    """Every landed event of ``source`` with event time in ``[start, end)`` (None: open),
+    one row per log position, in log order (partition, then position)."""
+    schema = landed_schema(source)
+    root = source_dir(offline_dir, tenant, source.name)
+    files: list[Path] = []
+    if root.is_dir():
+        for directory in sorted(root.glob("date=*")):
+            day = datetime.fromisoformat(directory.name[5:]).replace(tzinfo=UTC)
+            if (start is not None and day + timedelta(days=1) <= start) or (end is not None and day >= end):
+                continue
+            files += sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        return schema.empty_table()
+    conditions = ["TRUE"]
+    params: list[object] = []
+    if start is not None:
+        conditions.append("event_timestamp >= ?")
+        params.append(start)
+    if end is not None:
+        conditions.append("event_timestamp < ?")
+        params.append(end)
+    names = ", ".join(quote(f.name) for f in schema)
+    query = (
+        f"SELECT {names} FROM read_parquet([{', '.join(quote_path(f) for f in files)}]) "
+        f"WHERE {' AND '.join(conditions)} "
+        "QUALIFY row_number() OVER (PARTITION BY _partition, _stream_ms, _stream_seq ORDER BY _landed_us DESC) = 1 "
+        "ORDER BY _partition, _stream_ms, _stream_seq"
+    )
+    with connect() as con:
+        try:
+            table = con.sql(query, params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise OfflineStoreError(f"Cannot read the landed events of stream {source.name!r}: {exc}") from None
+    return table.cast(schema)
+
+
+def applied_events(events: pa.Table, view_name: str) -> pa.Table:
+    """The landed events a view applied online: neither dead-lettered nor shed by it."""
+    late = events.column("_late").to_pylist()
+    shed = events.column("_shed").to_pylist()
+    keep = [not is_late and view_name not in (views or ()) for is_late, views in zip(late, shed, strict=True)]
+    return events.filter(pa.array(keep, pa.bool_()))

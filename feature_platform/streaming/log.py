@@ -1,0 +1,65 @@
+"""The durable event log: one Redis stream per (tenant, source, partition).
+
+An entry has one field ``d``: msgpack ``[entity, event_us, created_us, [field values]]``,
+where ``entity`` is the encoded join key (:func:`feature_platform.online.keys.encode_entity`,
+the online store's own key encoding), the timestamps are microseconds since the epoch (UTC)
+and the field values follow the source's field order (timestamps as microseconds, nulls as
+nil). The partition of an entity is ``crc32(entity) % partitions``: stable across processes
+and engines, so each entity has exactly one place where it is processed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgpack
+
+ENTRY_FIELD = b"d"
+CONSUMER_GROUP = "processors"
+
+
+def partition_of(entity: bytes, partitions: int) -> int:
+    """The stream partition of an encoded entity key."""
+    return zlib.crc32(entity) % partitions
+
+
+def encode_entry(entity: bytes, event_us: int, created_us: int, values: Sequence[object]) -> bytes:
+    """The ``d`` field of a log entry."""
+    return msgpack.packb([entity, event_us, created_us, list(values)], use_bin_type=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One event read from the log: its stream id, partition and decoded content."""
+
+    stream_id: bytes
+    partition: int
+    entity: bytes
+    event_us: int
+    created_us: int
+    values: tuple[object, ...]
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """The stream id as ``(milliseconds, sequence)``, ordered like the log."""
+        return parse_stream_id(self.stream_id)
+
+
+def decode_entry(stream_id: bytes, partition: int, data: bytes) -> LogEvent:
+    """The event of a log entry (the inverse of :func:`encode_entry`)."""
+    entity, event_us, created_us, values = msgpack.unpackb(data, raw=False)
+    return LogEvent(stream_id, partition, entity, event_us, created_us, tuple(values))
+
+
+def parse_stream_id(stream_id: bytes | str) -> tuple[int, int]:
+    """``b"1700000000000-3"`` as ``(1700000000000, 3)``."""
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def format_stream_id(position: tuple[int, int]) -> bytes:
+    """``(ms, seq)`` as a stream id."""
+    return f"{position[0]}-{position[1]}".encode()

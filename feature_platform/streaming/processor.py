@@ -1,0 +1,439 @@
+"""The embedded stream processor (``feature-platform stream``).
+
+One process runs the stream views of a registry over some or all of their sources'
+partitions. Per partition it holds a lease (:mod:`.lease`, one owner at a time), reads the
+log with a consumer group in bounded batches (first its pending entries, and those it
+claimed from a dead owner, then new ones), plans each batch (:func:`.batch.plan_batch`),
+lands it offline (:mod:`.landing`), applies it in one guarded Redis script
+(:mod:`.apply`), and only then acknowledges and trims the entries. A crash at any point
+replays from the last applied position, and the guard makes the replay change nothing
+that was already applied.
+
+Memory stays flat: at most ``max_in_flight`` entries are read per round, whatever the
+input rate. Redis errors are retried with exponential backoff; the processor resumes
+where the log says it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+from feature_platform.errors import ConfigError
+from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.online.keys import StreamKeys
+from feature_platform.online.response import micros_to_datetime
+from feature_platform.online.tenancy import TenantRouting
+from feature_platform.settings import Settings
+from feature_platform.specs import FeatureView, StreamSource, load_registry
+from feature_platform.streaming.apply import ApplyStatus, BatchApplier
+from feature_platform.streaming.batch import BatchPlan, PartitionState, plan_batch
+from feature_platform.streaming.landing import land_batch
+from feature_platform.streaming.lease import Leases, new_owner_id
+from feature_platform.streaming.log import (
+    CONSUMER_GROUP,
+    ENTRY_FIELD,
+    LogEvent,
+    decode_entry,
+    parse_stream_id,
+)
+
+logger = logging.getLogger(__name__)
+
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+@dataclass(frozen=True)
+class ProcessorOptions:
+    """How the processor reads and how it survives failures.
+
+    ``batch_size``: entries read per partition per round; ``max_in_flight``: entries read
+    per round over all partitions (the memory bound); ``block_ms``: how long a read waits
+    for new entries; ``lease_ttl_ms``: a lease's life (renewed every third of it; a dead
+    owner's partitions are taken over after it); ``heartbeat_s``: heartbeat period;
+    ``progress_interval_s``: minimum time between two ``on_progress`` calls;
+    ``backoff_initial_s`` / ``backoff_max_s``: retry delays while Redis is down.
+    """
+
+    batch_size: int = 1000
+    max_in_flight: int = 10_000
+    block_ms: int = 100
+    lease_ttl_ms: int = 10_000
+    heartbeat_s: float = 1.0
+    progress_interval_s: float = 5.0
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_in_flight", "block_ms", "lease_ttl_ms"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"Stream processor option {name} must be >= 1, got {getattr(self, name)}")
+        if self.max_in_flight < self.batch_size:
+            raise ConfigError(
+                f"Stream processor option max_in_flight ({self.max_in_flight}) must be >= batch_size ({self.batch_size})"
+            )
+
+
+@dataclass
+class ViewProgress:
+    """What the processor did for one view since the previous progress report."""
+
+    applied: int = 0
+    shed: int = 0
+    newest_event_us: int | None = None
+
+
+@dataclass
+class ProgressReport:
+    """Passed to ``on_progress``: per view progress and the totals so far."""
+
+    views: dict[str, ViewProgress]
+    owner: str
+    partitions: dict[str, list[int]]
+
+
+@dataclass
+class ProcessorReport:
+    """What a processor run did, in total."""
+
+    owner: str
+    events: int = 0
+    applied: int = 0
+    dead_lettered: int = 0
+    shed: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    replayed_batches: int = 0
+    redis_errors: int = 0
+    partitions: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Partition:
+    source: StreamSource
+    partition: int
+    keys: StreamKeys
+    views: list[FeatureView]
+    state: PartitionState = field(default_factory=PartitionState)
+    owned: bool = False
+    drain_pending: bool = True
+    backlog: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.source.name}:{self.partition}"
+
+
+def stream_views(views: Sequence[FeatureView]) -> dict[str, list[FeatureView]]:
+    """The stream views of ``views`` grouped by source name."""
+    by_source: dict[str, list[FeatureView]] = {}
+    for view in views:
+        if view.is_stream:
+            by_source.setdefault(view.stream_source.name, []).append(view)
+    return by_source
+
+
+class StreamProcessor:
+    """The processor loop (see the module docstring); :func:`run_processor` is the entry point."""
+
+    def __init__(
+        self,
+        url: str,
+        tenant: str,
+        views: Sequence[FeatureView],
+        offline_dir: Path,
+        *,
+        partitions: Mapping[str, Sequence[int]] | None = None,
+        options: ProcessorOptions | None = None,
+        owner: str | None = None,
+        on_progress: Callable[[ProgressReport], None] | None = None,
+    ) -> None:
+        self.options = options or ProcessorOptions()
+        self.endpoint = RedisEndpoint.parse(url)
+        self.tenant = tenant
+        self.offline_dir = Path(offline_dir)
+        self.owner = owner or new_owner_id()
+        self.on_progress = on_progress
+        grouped = stream_views(views)
+        if not grouped:
+            raise ConfigError("No stream views to process: define a FeatureView whose source is a StreamSource")
+        self.parts: list[_Partition] = []
+        for source_views in grouped.values():
+            source = source_views[0].stream_source
+            wanted = range(source.partitions) if partitions is None or source.name not in partitions else partitions[source.name]
+            for p in wanted:
+                if not 0 <= p < source.partitions:
+                    raise ConfigError(f"Stream {source.name!r} has partitions 0..{source.partitions - 1}; got {p}")
+                self.parts.append(_Partition(source, p, StreamKeys(tenant, source.name), source_views))
+        socket_timeout = max(5.0, self.options.block_ms / 1000 + 2.0)
+        self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=2.0)
+        self.leases = Leases(self.client, self.owner, self.options.lease_ttl_ms)
+        self.applier = BatchApplier(self.client)
+        self.report = ProcessorReport(self.owner)
+        self._progress = {v.name: ViewProgress() for vs in grouped.values() for v in vs}
+        self._last_progress = time.monotonic()
+        self._last_leases = 0.0
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self, *, until_idle: bool = False, stop: threading.Event | None = None) -> ProcessorReport:
+        """Process until ``stop`` is set (or, with ``until_idle``, until every partition is
+        owned and has nothing left to read); release the leases on the way out."""
+        stop = stop or threading.Event()
+        backoff = self.options.backoff_initial_s
+        logger.info("stream processor %s on %s: %d partition(s)", self.owner, redact_url(self.endpoint.url), len(self.parts))
+        try:
+            while not stop.is_set():
+                try:
+                    idle = self._round()
+                    backoff = self.options.backoff_initial_s
+                except _REDIS_DOWN as exc:
+                    self.report.redis_errors += 1
+                    logger.warning("stream processor %s: Redis unavailable (%s); retrying in %.1f s", self.owner, exc, backoff)
+                    for part in self.parts:
+                        part.owned = False  # re-check leases and re-read pending entries when Redis is back
+                    self._last_leases = 0.0
+                    stop.wait(backoff)
+                    backoff = min(self.options.backoff_max_s, backoff * 2)
+                    continue
+                if until_idle and idle and all(p.owned for p in self.parts):
+                    break
+                if not any(p.owned for p in self.parts):
+                    stop.wait(self.options.lease_ttl_ms / 4000)
+            self._report_progress(force=True)
+        finally:
+            with suppress(redis.RedisError):
+                for source_parts in self._by_source().values():
+                    owned = [p.partition for p in source_parts if p.owned]
+                    if owned:
+                        self.leases.release(source_parts[0].keys, owned)
+            self.client.close()
+        return self.report
+
+    def _by_source(self) -> dict[str, list[_Partition]]:
+        grouped: dict[str, list[_Partition]] = {}
+        for part in self.parts:
+            grouped.setdefault(part.source.name, []).append(part)
+        return grouped
+
+    def _round(self) -> bool:
+        """One round: leases, pending entries, then new entries. Whether nothing was left."""
+        now = time.monotonic()
+        if now - self._last_leases >= min(self.options.heartbeat_s, self.options.lease_ttl_ms / 3000):
+            self._hold_leases()
+            self._last_leases = now
+        owned = [p for p in self.parts if p.owned]
+        if not owned:
+            return False
+        per_partition = max(1, min(self.options.batch_size, self.options.max_in_flight // len(owned)))
+        did_work = False
+        for part in owned:
+            if part.drain_pending:
+                entries = self._read(part, per_partition, pending=True)
+                if entries:
+                    self._process(part, entries)
+                    did_work = True
+                else:
+                    part.drain_pending = False
+        ready = [p for p in owned if p.owned and not p.drain_pending]
+        if ready:
+            streams = {p.keys.log(p.partition): ">" for p in ready}
+            block = 0 if did_work else self.options.block_ms
+            reply = cast(
+                list[Any],
+                self.client.xreadgroup(CONSUMER_GROUP, self.owner, streams, count=per_partition, block=block or None),  # type: ignore[arg-type]
+            )
+            by_key = {p.keys.log(p.partition): p for p in ready}
+            for key, entries in reply or []:
+                if entries:
+                    self._process(by_key[key], entries)
+                    did_work = True
+        self._report_progress()
+        if did_work:
+            return False
+        lengths = self._lengths(owned)
+        return all(n == 0 for n in lengths)
+
+    def _lengths(self, parts: Sequence[_Partition]) -> list[int]:
+        pipe = self.client.pipeline(transaction=False)
+        for part in parts:
+            pipe.xlen(part.keys.log(part.partition))
+        lengths = [int(n) for n in pipe.execute()]
+        for part, n in zip(parts, lengths, strict=True):
+            part.backlog = n
+        return lengths
+
+    # -- leases and takeover -------------------------------------------------------------
+
+    def _hold_leases(self) -> None:
+        for source_parts in self._by_source().values():
+            keys = source_parts[0].keys
+            held = self.leases.hold(keys, [p.partition for p in source_parts])
+            for part in source_parts:
+                if held[part.partition] and not part.owned:
+                    self._take_over(part)
+                elif not held[part.partition] and part.owned:
+                    logger.warning("stream processor %s lost partition %s", self.owner, part.label)
+                    part.owned = False
+            self.leases.heartbeat(keys, [p.partition for p in source_parts if p.owned], self.options.heartbeat_s)
+            self.report.partitions[keys.source] = sorted(p.partition for p in source_parts if p.owned)
+        self._lengths([p for p in self.parts if p.owned] or [])
+
+    def _take_over(self, part: _Partition) -> None:
+        """Start owning ``part``: its group, the pending entries of former owners, its state."""
+        log = part.keys.log(part.partition)
+        try:
+            self.client.xgroup_create(log, CONSUMER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        # Entries a former owner read but never acknowledged become ours (it is fenced out).
+        cursor: Any = "0-0"
+        while True:
+            reply = cast(list[Any], self.client.xautoclaim(log, CONSUMER_GROUP, self.owner, 0, start_id=cursor, count=1000))
+            cursor = reply[0]
+            if cursor in (b"0-0", "0-0"):
+                break
+        for consumer in cast(list[dict[str, Any]], self.client.xinfo_consumers(log, CONSUMER_GROUP)):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else str(consumer["name"])
+            if name != self.owner and int(consumer["pending"]) == 0:
+                self.client.xgroup_delconsumer(log, CONSUMER_GROUP, name)
+        part.state = self._load_state(part)
+        part.owned = True
+        part.drain_pending = True
+        logger.info("stream processor %s owns partition %s from position %s", self.owner, part.label, part.state.position)
+
+    def _load_state(self, part: _Partition) -> PartitionState:
+        position, max_event = cast(list[Any], self.client.hmget(part.keys.progress(part.partition), ["pos", "max_event"]))
+        return PartitionState(
+            parse_stream_id(position) if position else (0, 0),
+            int(max_event) if max_event else None,
+        )
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _read(self, part: _Partition, count: int, *, pending: bool) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        reply = cast(
+            list[Any],
+            self.client.xreadgroup(
+                CONSUMER_GROUP, self.owner, {part.keys.log(part.partition): "0" if pending else ">"}, count=count
+            ),
+        )
+        if not reply:
+            return []
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
+        return [(i, f) for i, f in entries if f]  # a pending entry trimmed away reads as (id, None)
+
+    def _process(self, part: _Partition, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        events = [decode_entry(stream_id, part.partition, fields[ENTRY_FIELD]) for stream_id, fields in entries]
+        shed_lag = part.source.shed_lag
+        shedding = shed_lag is not None and part.backlog > shed_lag
+        for _ in range(2):
+            plan = plan_batch(part.source, part.views, part.partition, part.state, events, shedding=shedding)
+            if plan.empty:
+                break
+            land_batch(self.offline_dir, self.tenant, plan)
+            result = self.applier.apply(plan, self.tenant, self.owner)
+            if result.status is ApplyStatus.APPLIED:
+                part.state = plan.after
+                self._count(plan)
+                break
+            if result.status is ApplyStatus.LEASE_LOST:
+                logger.warning("stream processor %s: lease of %s lost mid-batch; batch left to the new owner", self.owner, part.label)
+                part.owned = False
+                return
+            # Applied before (a replay) or planned from a stale position: reload and re-plan.
+            self.report.replayed_batches += 1
+            part.state = self._load_state(part)
+        last = parse_stream_id(entries[-1][0])
+        pipe = self.client.pipeline(transaction=False)
+        log = part.keys.log(part.partition)
+        pipe.xack(log, CONSUMER_GROUP, *[stream_id for stream_id, _ in entries])
+        pipe.xtrim(log, minid=f"{last[0]}-{last[1] + 1}", approximate=False)
+        pipe.execute()
+
+    def _count(self, plan: BatchPlan) -> None:
+        report = self.report
+        report.batches += 1
+        report.events += len(plan.events)
+        report.applied += len(plan.applied)
+        report.dead_lettered += len(plan.dead_letters)
+        for view_plan in plan.views:
+            name = view_plan.view.name
+            progress = self._progress[name]
+            kept = len(plan.applied) - len(view_plan.shed)
+            progress.applied += kept
+            progress.shed += len(view_plan.shed)
+            if view_plan.shed:
+                report.shed[name] = report.shed.get(name, 0) + len(view_plan.shed)
+            newest = max((e.event_us for e in plan.applied), default=None)
+            if newest is not None and (progress.newest_event_us is None or newest > progress.newest_event_us):
+                progress.newest_event_us = newest
+
+    def _report_progress(self, *, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < self.options.progress_interval_s:
+            return
+        self._last_progress = now
+        views, self._progress = self._progress, {name: ViewProgress() for name in self._progress}
+        if any(v.applied or v.shed for v in views.values()):
+            self.on_progress(ProgressReport(views, self.owner, dict(self.report.partitions)))
+
+
+def run_processor(
+    settings: Settings,
+    views: Sequence[FeatureView] | None = None,
+    *,
+    partitions: Mapping[str, Sequence[int]] | None = None,
+    until_idle: bool = False,
+    options: ProcessorOptions | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[ProgressReport], None] | None = None,
+    tenant: str | None = None,
+    tenants: TenantRouting | None = None,
+) -> ProcessorReport:
+    """Run the embedded stream processor for ``settings`` (see the module docstring).
+
+    ``views``: stream views to process (default: every stream view of the settings'
+    registry); ``partitions``: ``{source: [p, ...]}`` to process only some partitions
+    (default: all, shared with other processors through the leases); ``until_idle``:
+    return when every partition is owned and drained; ``stop``: set it to stop;
+    ``on_progress``: called at most every ``options.progress_interval_s`` with per-view
+    progress (a hook for freshness reporting).
+    """
+    chosen = list(views) if views is not None else load_registry(settings.registry).views
+    tenant_name = tenant or settings.tenant
+    url = (tenants or TenantRouting()).url_for(tenant_name, settings.redis_url)
+    processor = StreamProcessor(
+        url, tenant_name, chosen, settings.offline_dir, partitions=partitions, options=options, on_progress=on_progress
+    )
+    return processor.run(until_idle=until_idle, stop=stop)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM/SIGINT, so ``feature-platform stream`` stops between batches."""
+    stop = threading.Event()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def describe_event(event: LogEvent) -> str:
+    """A short description of an event for logs."""
+    return f"{event.stream_id.decode()} at {micros_to_datetime(event.event_us).isoformat()}"
