@@ -126,6 +126,13 @@ class ViewKeys:
         """The hash tag of one of this view's keys (keys of one tag share a cluster slot)."""
         return key[self._cut : key.index(b"}", self._cut) + 1]
 
+    @staticmethod
+    def tiles_of(keys: Sequence[bytes], tenant: str, view: str) -> list[bytes]:
+        """The tile hashes of a stream view's entity keys (``fs:{tenant}:{view}~tiles:{entity}``)."""
+        cut = len(view_prefix(tenant, view))
+        prefix = StreamKeys.tiles_prefix(tenant, view)
+        return [prefix + key[cut:] for key in keys]
+
     def entity(self, key: bytes) -> bytes:
         """The encoded entity part of one of this view's keys."""
         return key[key.index(b"}", self._cut) + 1 :]

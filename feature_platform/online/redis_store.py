@@ -73,6 +73,7 @@ from feature_platform.rows.conversion import view_table
 from feature_platform.rows.timestamps import epoch_micros, from_micros, utc_now_micros
 from feature_platform.specs import FeatureView, FreshnessTier, ValueType, ViewRequest
 from feature_platform.specs._validation import check_identifier
+from feature_platform.streaming.tiles import aggregate_row, split_aggregate_requests
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,11 +224,19 @@ class RedisOnlineStore(OnlineStore):
     ) -> OnlineResponse:
         """Features of ``requests`` for ``entity_rows``: one pipelined round trip for all."""
         now_micros = utc_now_micros() if now is None else epoch_micros(now)
+        # Windowed aggregations of stream views are read from their tiles and summed now.
+        requests, aggregates = split_aggregate_requests(requests)
         join_keys, key_rows, request_keys = self._request_keys(requests, entity_rows)
         records: list[list[StoredRow | None]] = []
         pending: list[tuple[int, int, bytes]] = []
+        tile_reads: list[tuple[int, int, bytes]] = []
         cache = self.cache
         for index, (request, keys) in enumerate(zip(requests, request_keys, strict=True)):
+            if aggregates[index]:
+                tiles = ViewKeys.tiles_of(keys, self.tenant, request.view.name)
+                tile_reads.extend((index, position, key) for position, key in enumerate(tiles))
+                records.append([None] * len(keys))
+                continue
             if cache is not None:
                 cache.hot_keys.record(keys)
             if cache is not None and cache.enabled_for(request.view.tier):
@@ -250,6 +259,12 @@ class RedisOnlineStore(OnlineStore):
                     fresh.append((key, record))
             if fresh and cache is not None:
                 cache.put_many(fresh)
+        if tile_reads:
+            # A second round trip, only when windowed aggregations are asked for.
+            tile_replies = self.transport.execute([("HGETALL", key) for _, _, key in tile_reads], "reading aggregates")
+            for (index, position, _), reply in zip(tile_reads, tile_replies, strict=True):
+                request = requests[index]
+                records[index][position] = aggregate_row(request.view, request.features, reply, now_micros)
         return OnlineResponse(
             join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
         )

@@ -1,4 +1,4 @@
-"""Applying a planned batch to Redis in ONE guarded script call (see :mod:`.scripts`)."""
+"""Applying a planned batch to Redis in ONE guarded script call (``APPLY_STREAM_BATCH`` in :mod:`feature_platform.online.scripts`)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import redis
 
 from feature_platform.online.codec import encode_values
 from feature_platform.online.keys import StreamKeys, view_prefix
+from feature_platform.online.scripts import APPLY_STREAM_BATCH
 from feature_platform.streaming.batch import BatchPlan
 from feature_platform.streaming.log import format_stream_id
-from feature_platform.streaming.scripts import APPLY_STREAM_BATCH
 from feature_platform.streaming.tiles import MINUTE_US
 
 _US = timedelta(microseconds=1)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import redis
 
 from feature_platform.online.keys import StreamKeys
-from feature_platform.streaming.scripts import ACQUIRE_LEASE, RELEASE_LEASE
+from feature_platform.online.scripts import ACQUIRE_LEASE, RELEASE_LEASE
 
 
 def new_owner_id() -> str:

@@ -20,12 +20,12 @@ import redis
 
 from feature_platform.online.connection import RedisEndpoint, translated_errors
 from feature_platform.online.keys import StreamKeys
+from feature_platform.online.scripts import PUSH_IF_NOT_BEHIND
 from feature_platform.serving.rate_limit import TenantRateLimiter
 from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.specs._validation import check_identifier
 from feature_platform.streaming.errors import BackpressureError, RateLimitedError
 from feature_platform.streaming.rows import as_row_dicts, encode_rows
-from feature_platform.streaming.scripts import PUSH_IF_NOT_BEHIND
 
 # How long a refused producer should wait, per event of backlog above max_lag, assuming the
 # processor drains about this many events per second; bounded to [MIN, MAX] seconds.

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgpack
 
-from feature_platform.specs import AggregationFunction, FeatureView, ValueType
+from feature_platform.specs import AggregationFunction, FeatureView, ValueType, ViewRequest
 from feature_platform.specs.feature_view import Feature
 
 MINUTE_US = 60_000_000
@@ -192,3 +192,44 @@ class EntityTiles:
             group_tiles = self.tiles.get(group_of(feature), {})
             out[name] = window_value(feature, group_tiles, at_us, types[feature.aggregation.column])
         return out
+
+
+def split_aggregate_requests(requests: Sequence[ViewRequest]) -> tuple[list[ViewRequest], list[bool]]:
+    """``requests`` with the aggregated features of each stream view split off into a request
+    of their own (right after the view's latest-value features), and which are aggregates.
+
+    Aggregates are read from tiles and computed at read time, so they are PRESENT with the
+    read time as their timestamp, whatever the view's ttl; latest-value features keep the
+    stored row's timestamp and ttl.
+    """
+    out: list[ViewRequest] = []
+    flags: list[bool] = []
+    for request in requests:
+        view = request.view
+        if not view.is_stream or not view.aggregations:
+            out.append(request)
+            flags.append(False)
+            continue
+        aggregated = {f.name for f in view.aggregated_features}
+        latest = tuple(f for f in request.features if f not in aggregated)
+        windowed = tuple(f for f in request.features if f in aggregated)
+        if latest:
+            out.append(ViewRequest(view, latest))
+            flags.append(False)
+        if windowed:
+            out.append(ViewRequest(view, windowed))
+            flags.append(True)
+    return out, flags
+
+
+def aggregate_row(
+    view: FeatureView, features: Sequence[str], reply: Mapping[bytes, bytes] | Sequence[bytes] | None, at_us: int
+) -> tuple[int, int, dict[str, Any]]:
+    """A stored-row triple ``(at, at, values)`` of aggregated ``features`` computed at ``at_us``
+    from a tile hash's ``HGETALL`` reply (a map, or the flat ``[field, value, ...]`` of RESP2)."""
+    if isinstance(reply, Mapping):
+        fields: Mapping[bytes, bytes] = reply
+    else:
+        fields = dict(zip(reply[::2], reply[1::2], strict=True)) if reply else {}
+    tiles = EntityTiles(parse_tiles(fields, tile_groups(view)))
+    return at_us, at_us, tiles.values(view, features, at_us)
