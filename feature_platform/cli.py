@@ -34,6 +34,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--sample", type=int, default=100, help="entities compared by --dry-run")
 
+    stream = commands.add_parser(
+        "stream", help="run the stream processor: apply pushed events to the online and offline stores"
+    )
+    stream.add_argument("--view", action="append", help="only this stream view (repeatable; default: all)")
+    stream.add_argument(
+        "--partition", action="append", type=_partition, metavar="SOURCE:P",
+        help="only this partition of a source (repeatable; default: all, shared with other processors)",
+    )
+    stream.add_argument("--until-idle", action="store_true", help="stop once every partition is drained")
+    stream.add_argument("--batch-size", type=int, default=1000, help="entries read per partition per round")
+    stream_commands = stream.add_subparsers(dest="stream_command")
+    replay = stream_commands.add_parser(
+        "replay-dead-letters", help="move a source's dead letters back into its log, to be applied"
+    )
+    replay.add_argument("--source", required=True, help="the stream source")
+    replay.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
+
     serve = commands.add_parser("serve", help="start the HTTP feature server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=6566)
@@ -48,6 +65,51 @@ def _utc_datetime(text: str) -> datetime:
     from feature_platform.rows.timestamps import as_utc  # keeps `--help` fast
 
     return as_utc(value, text)
+
+
+def _partition(text: str) -> tuple[str, int]:
+    source, _, number = text.rpartition(":")
+    if not source or not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not SOURCE:PARTITION (e.g. page_events:0)")
+    return source, int(number)
+
+
+def _stream(args: argparse.Namespace) -> None:
+    import logging
+
+    from feature_platform.settings import load_settings
+    from feature_platform.specs import load_registry
+
+    settings = load_settings()
+    registry = load_registry(settings.registry)
+    views = [registry.view(v) for v in args.view] if args.view else [v for v in registry.views if v.is_stream]
+    if args.stream_command == "replay-dead-letters":
+        from feature_platform.streaming.dead_letters import replay_dead_letters
+        from feature_platform.streaming.push import find_source
+
+        source = find_source(registry.views, args.source)
+        moved = replay_dead_letters(settings.redis_url, settings.tenant, source, limit=args.limit)
+        print(f"moved {moved} dead letter(s) of {source.name!r} back into its log; run `feature-platform stream` to apply them")
+        return
+    from feature_platform.streaming.processor import (
+        ProcessorOptions,
+        run_processor,
+        stop_on_signals,
+    )
+
+    partitions: dict[str, list[int]] = {}
+    for source, number in args.partition or []:
+        partitions.setdefault(source, []).append(number)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = ProcessorOptions(batch_size=args.batch_size, max_in_flight=max(10_000, args.batch_size))
+    with stop_on_signals() as stop:
+        report = run_processor(
+            settings, views, partitions=partitions or None, until_idle=args.until_idle, options=options, stop=stop
+        )
+    print(
+        f"processed {report.events} event(s): {report.applied} applied, {report.dead_lettered} dead-lettered, "
+        f"{sum(report.shed.values())} shed, {report.batches} batch(es)"
+    )
 
 
 def _staleness(views: Sequence[str] | None) -> None:
@@ -106,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _staleness(args.view)
         elif args.command == "backfill":
             _backfill(args)
+        elif args.command == "stream":
+            _stream(args)
         elif args.command == "serve":
             from feature_platform.serving.server import run_server
             from feature_platform.settings import load_settings

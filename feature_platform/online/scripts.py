@@ -30,6 +30,11 @@ prunes tiles older than the longest window plus the lateness, and stores the new
 and watermark. Replies ``{1, latest values written}``, ``{0, 0}`` (already applied),
 ``{-1, 0}`` (lease lost) or ``{-2, 0}`` (stale position).
 
+``REPLAY_DEAD_LETTERS`` moves dead letters back into their partitions' logs, each at most
+once: KEYS[1] is the dead-letter stream, then the partition logs; ARGV holds, per letter,
+its id, the index of its log in KEYS and its entry. A letter already moved (XDEL finds
+nothing) is not appended again. Replies the number moved.
+
 ``ACQUIRE_LEASE`` / ``RELEASE_LEASE``: a stream partition's lease (:mod:`feature_platform.streaming.lease`).
 
 All are called by SHA (``EVALSHA``); :data:`SCRIPTS` is what the transport loads again
@@ -208,6 +213,17 @@ redis.call('HSET', KEYS[1], 'pos', new_position, 'max_event', ARGV[4], 'updated_
 return {1, written}
 """
 
+REPLAY_DEAD_LETTERS = """
+local moved = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'd', ARGV[i + 2])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
 # A partition's lease: taken when free, renewed by its owner, never taken from a live owner.
 ACQUIRE_LEASE = """
 local current = redis.call('GET', KEYS[1])
@@ -238,7 +254,9 @@ WRITE_IF_NEWER_SHA = _sha(WRITE_IF_NEWER)
 DELETE_IF_EVENT_SHA = _sha(DELETE_IF_EVENT)
 SCRIPTS = {
     _sha(source): source
-    for source in (WRITE_IF_NEWER, DELETE_IF_EVENT, PUSH_IF_NOT_BEHIND, APPLY_STREAM_BATCH, ACQUIRE_LEASE, RELEASE_LEASE)
+    for source in (
+        WRITE_IF_NEWER, DELETE_IF_EVENT, PUSH_IF_NOT_BEHIND, APPLY_STREAM_BATCH, REPLAY_DEAD_LETTERS, ACQUIRE_LEASE, RELEASE_LEASE
+    )
 }
 """Every script by SHA."""
 

@@ -17,6 +17,9 @@ from feature_platform.specs import Registry, load_registry
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from feature_platform.specs import StreamSource
+    from feature_platform.streaming.push import PushResult, StreamLog
+
 
 class FeatureStore:
     """Entry point for model code: ``get_historical_features`` and ``get_online_features``.
@@ -38,6 +41,7 @@ class FeatureStore:
         self.registry = registry or load_registry(self.settings.registry)
         self._offline_store = offline_store
         self._online_store = online_store
+        self._stream_log: StreamLog | None = None
 
     @property
     def offline_store(self) -> OfflineStore:
@@ -105,7 +109,27 @@ class FeatureStore:
             requests, list(entity_rows), now=now, full_feature_names=full_feature_names
         )
 
+    def push(self, source: str | StreamSource, rows: object) -> PushResult:
+        """Append events to a stream source's log, for the stream processor to apply.
+
+        ``source`` is a StreamSource or the name of one that a registered view reads;
+        ``rows`` a list of dicts (JSON-like: timestamps as datetimes or ISO 8601 strings,
+        naive = UTC), a pandas DataFrame or an Arrow table with the source's join keys,
+        event timestamp column and fields. All or nothing: a bad row raises
+        ``InvalidRowsError`` naming the row and column; a partition too far behind raises
+        the transient ``BackpressureError`` carrying ``retry_after`` (seconds); an
+        unreachable Redis the transient ``OnlineStoreUnavailableError``.
+        """
+        from feature_platform.streaming.push import StreamLog, find_source
+
+        stream = find_source(self.registry.views, source)
+        if self._stream_log is None:
+            self._stream_log = StreamLog(self.settings.redis_url, self.settings.tenant)
+        return self._stream_log.push(stream, rows)
+
     def close(self) -> None:
-        """Release the online store's connections."""
+        """Release the online store's and the event log's connections."""
         if self._online_store is not None:
             self._online_store.close()
+        if self._stream_log is not None:
+            self._stream_log.close()

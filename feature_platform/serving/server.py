@@ -19,6 +19,9 @@ Endpoints:
   over 4 MiB, 415 not JSON, 422 missing join key or wrong key type, 429 tenant over its rate
   limit, 503 Redis unavailable (the server stays up). Unknown paths (404) and methods (405)
   answer the same JSON error.
+* ``POST /push``: events into a stream source's log (:mod:`.push_endpoint`): 200, 422 for
+  a bad row (row and column named, nothing appended), 429 + ``Retry-After`` under
+  backpressure or over the tenant's push rate, 503 Redis unavailable.
 * ``GET /health``: 200 ``{"status": "ok"}`` when Redis answers, else 503.
 * ``GET /metrics``: Prometheus text (latency histogram, Redis errors, cache hit ratio, top
   hot keys, each shard's ops/s and the hot-shard alert level, see
@@ -60,6 +63,7 @@ from feature_platform.errors import (
 )
 from feature_platform.online import L1Cache, OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.serving.metrics import ServerMetrics
+from feature_platform.serving.push_endpoint import PushAnswer, PushBody, push_handler
 from feature_platform.serving.rate_limit import TenantRateLimiter
 from feature_platform.serving.requests import (
     BadRequestError,
@@ -74,6 +78,7 @@ from feature_platform.serving.requests import (
 )
 from feature_platform.settings import Settings
 from feature_platform.specs import Registry, load_registry
+from feature_platform.streaming.push import TenantLogs
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +180,22 @@ def _with_json_body(handler: Callable[[Request, bytes], Awaitable[Response]]) ->
     return run
 
 
+def _push_endpoints(
+    registry: Registry, online_store: OnlineStore, logs: TenantLogs | None, tenants: Collection[str], metrics: ServerMetrics
+) -> list[Endpoint]:
+    """``POST /push`` (:mod:`.push_endpoint`) over ``logs``, by default the event logs on the
+    Redis (and tenant routing) of a RedisOnlineStore; none for another store."""
+    if logs is None:
+        if not isinstance(online_store, RedisOnlineStore):
+            return []
+        logs = TenantLogs(online_store.url, online_store.routing)
+    handler = push_handler(
+        registry, logs, online_store.tenant, tenants, on_refused=lambda tenant, _: metrics.rate_limited.labels(tenant).inc()
+    )
+    return [Endpoint("/push", "POST", _with_json_body(handler), "Append events to a stream source's log",
+                     body=PushBody, answer=PushAnswer, errors=(400, 403, 404, 413, 415, 422, 429, 503))]
+
+
 def openapi_schema(endpoints: Collection[Endpoint]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``endpoints``, its schemas generated from their models."""
     models = {ErrorBody} | {m for e in endpoints for m in (e.body, e.answer) if m is not None}
@@ -221,6 +242,7 @@ def create_app(
     max_entities: int = 1000,
     metrics: ServerMetrics | None = None,
     extra_endpoints: Collection[Endpoint] = (),
+    stream_logs: TenantLogs | None = None,
 ) -> Starlette:
     """The feature server app over ``online_store``.
 
@@ -228,6 +250,7 @@ def create_app(
     and, for a RedisOnlineStore, every tenant of its routing). ``rate_limiter``: per-tenant
     request limits (default: none). ``max_entities``: entity rows per request.
     ``extra_endpoints`` join the routing table (and the OpenAPI document).
+    ``stream_logs``: the event logs ``POST /push`` appends to (default: on the store's Redis).
     """
     cache = online_store.cache if isinstance(online_store, RedisOnlineStore) else None
     metrics = metrics or ServerMetrics(cache, online_store.shard_loads)
@@ -315,6 +338,7 @@ def create_app(
         Endpoint("/metrics", "GET", metrics_endpoint, "Prometheus metrics"),
         Endpoint("/hot-keys", "GET", hot_keys, "The L1 cache's most read keys", answer=HotKeysAnswer,
                  query=HotKeysQuery, errors=(400,)),
+        *_push_endpoints(registry, online_store, stream_logs, allowed, metrics),
         *extra_endpoints,
     ]
     endpoints.append(Endpoint("/openapi.json", "GET", openapi, "This document"))

@@ -15,7 +15,7 @@ from feature_platform.online.codec import encode_values
 from feature_platform.online.keys import StreamKeys, view_prefix
 from feature_platform.online.scripts import APPLY_STREAM_BATCH
 from feature_platform.streaming.batch import BatchPlan
-from feature_platform.streaming.log import format_stream_id
+from feature_platform.streaming.log import encode_entry, format_stream_id
 from feature_platform.streaming.tiles import MINUTE_US
 
 _US = timedelta(microseconds=1)
@@ -62,7 +62,8 @@ def script_call(
             position = index[key] = len(keys)
         return position
 
-    counters: list[Any] = [b"events", len(plan.events), b"late", len(plan.dead_letters)]
+    replayed = sum(1 for e in plan.events if e.origin is not None)
+    counters: list[Any] = [b"events", len(plan.events), b"late", len(plan.dead_letters), b"replayed", replayed]
     for view_plan in plan.views:
         if view_plan.shed:
             counters += [f"shed:{view_plan.view.name}".encode(), len(view_plan.shed)]
@@ -79,7 +80,7 @@ def script_call(
     ]
     for letter in plan.dead_letters:
         event = letter.event
-        entry = msgpack.packb([event.entity, event.event_us, event.created_us, list(event.values)], use_bin_type=True)
+        entry = encode_entry(event.entity, event.event_us, event.created_us, event.values)
         args += [event.stream_id, letter.reason, letter.watermark_us, entry]
     latest_args: list[Any] = []
     tile_args: list[Any] = []

@@ -8,6 +8,7 @@ each view's aggregations, and the new position and watermark. The processor
 (:mod:`.processor`) and any other engine (a Spark ``foreachBatch``) then land the plan
 offline (:mod:`.landing`) and apply it in one guarded Redis script (:mod:`.apply`).
 
+A dead letter replayed on request (``origin`` set) is applied whatever the watermark.
 The watermark advances event by event in log order (the largest event time applied so far
 minus the source's ``allowed_lateness``), so the decisions do not depend on where batch
 boundaries fall: a batch replayed after a crash decides the same.
@@ -150,7 +151,7 @@ def plan_batch(
     applied: list[LogEvent] = []
     dead: list[DeadLetter] = []
     for event in fresh:
-        if max_event is not None and event.event_us < max_event - lateness:
+        if event.origin is None and max_event is not None and event.event_us < max_event - lateness:
             watermark = max_event - lateness
             reason = LATE_REASON.format(
                 event=micros_to_datetime(event.event_us).isoformat(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feature_platform.errors import SchemaError, TransientError
+from feature_platform.errors import SchemaError, TerminalError, TransientError
 
 
 class InvalidRowsError(SchemaError):
@@ -49,3 +49,17 @@ class RateLimitedError(TransientError):
 
 class PartitionOwnedError(TransientError):
     """Another live processor holds the lease of a stream partition."""
+
+
+class UnknownStreamSourceError(TerminalError, KeyError):
+    """A push names a stream source that no feature view reads."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(
+            f"Stream source {name!r} is not read by any feature view; known stream sources: "
+            f"{', '.join(sorted(known)) or 'none'}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])

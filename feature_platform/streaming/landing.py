@@ -7,10 +7,12 @@ Layout, per tenant and source, one directory per UTC event date::
 A file holds the events of one batch of one partition with that event date: the source's
 join keys, ``event_timestamp``, ``created_timestamp`` and fields, plus ``_partition``,
 ``_stream_ms`` / ``_stream_seq`` (the log position), ``_late`` (dead-lettered),
-``_shed`` (views that shed the event) and ``_landed_us``. Files are written atomically
+``_shed`` (views that shed the event), ``_landed_us`` and, for a replayed dead letter,
+``_origin_ms`` / ``_origin_seq`` (its first position, whose dead-lettered row it supersedes). Files are written atomically
 (temp file, fsync, rename) BEFORE the batch is applied online, so a crash can leave an
 event landed twice, never missing: :func:`read_landed_events` keeps one row per log position
-(the newest landing, i.e. the attempt that was applied).
+(the newest landing, i.e. the attempt that was applied) and drops a dead-lettered row once
+its replay has landed, so each event counts once.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from feature_platform.offline.timestamps import UTC_MICROS
 from feature_platform.online.keys import decode_entity
 from feature_platform.specs import StreamSource
 from feature_platform.streaming.batch import BatchPlan
-from feature_platform.streaming.log import LogEvent
+from feature_platform.streaming.log import LogEvent, parse_stream_id
 
 EVENTS_DIR = "~events"
 _META = [
@@ -39,6 +41,8 @@ _META = [
     pa.field("_late", pa.bool_()),
     pa.field("_shed", pa.list_(pa.string())),
     pa.field("_landed_us", pa.int64()),
+    pa.field("_origin_ms", pa.int64()),
+    pa.field("_origin_seq", pa.int64()),
 ]
 _DAY_US = 86_400_000_000
 
@@ -72,6 +76,9 @@ def events_table(source: StreamSource, events: list[LogEvent], late: set[bytes],
     columns["_late"] = [e.stream_id in late for e in events]
     columns["_shed"] = [shed.get(e.stream_id, []) for e in events]
     columns["_landed_us"] = [landed_us] * len(events)
+    origins = [parse_stream_id(e.origin) if e.origin is not None else None for e in events]
+    columns["_origin_ms"] = [o[0] if o else None for o in origins]
+    columns["_origin_seq"] = [o[1] if o else None for o in origins]
     schema = landed_schema(source)
     arrays = []
     for f in schema:
@@ -136,9 +143,11 @@ def read_landed_events(
         params.append(end)
     names = ", ".join(quote(f.name) for f in schema)
     query = (
-        f"SELECT {names} FROM read_parquet([{', '.join(quote_path(f) for f in files)}]) "
+        f"WITH landed AS (SELECT {names} FROM read_parquet([{', '.join(quote_path(f) for f in files)}]) "
         f"WHERE {' AND '.join(conditions)} "
-        "QUALIFY row_number() OVER (PARTITION BY _partition, _stream_ms, _stream_seq ORDER BY _landed_us DESC) = 1 "
+        "QUALIFY row_number() OVER (PARTITION BY _partition, _stream_ms, _stream_seq ORDER BY _landed_us DESC) = 1) "
+        "SELECT * FROM landed WHERE NOT (_late AND EXISTS (SELECT 1 FROM landed AS r WHERE r._partition = landed._partition "
+        "AND r._origin_ms = landed._stream_ms AND r._origin_seq = landed._stream_seq)) "
         "ORDER BY _partition, _stream_ms, _stream_seq"
     )
     with connect() as con:

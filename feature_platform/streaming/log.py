@@ -1,6 +1,7 @@
 """The durable event log: one Redis stream per (tenant, source, partition).
 
-An entry has one field ``d``: msgpack ``[entity, event_us, created_us, [field values]]``,
+An entry has one field ``d``: msgpack ``[entity, event_us, created_us, [field values]]``
+(plus the original stream id as a fifth element for a dead letter replayed on request),
 where ``entity`` is the encoded join key (:func:`feature_platform.online.keys.encode_entity`,
 the online store's own key encoding), the timestamps are microseconds since the epoch (UTC)
 and the field values follow the source's field order (timestamps as microseconds, nulls as
@@ -25,9 +26,14 @@ def partition_of(entity: bytes, partitions: int) -> int:
     return zlib.crc32(entity) % partitions
 
 
-def encode_entry(entity: bytes, event_us: int, created_us: int, values: Sequence[object]) -> bytes:
-    """The ``d`` field of a log entry."""
-    return msgpack.packb([entity, event_us, created_us, list(values)], use_bin_type=True)
+def encode_entry(
+    entity: bytes, event_us: int, created_us: int, values: Sequence[object], origin: bytes | None = None
+) -> bytes:
+    """The ``d`` field of a log entry (``origin``: the stream id of a replayed dead letter)."""
+    entry: list[object] = [entity, event_us, created_us, list(values)]
+    if origin is not None:
+        entry.append(origin)
+    return msgpack.packb(entry, use_bin_type=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,8 @@ class LogEvent:
     event_us: int
     created_us: int
     values: tuple[object, ...]
+    origin: bytes | None = None
+    """For a replayed dead letter, its original stream id (it skips the watermark check)."""
 
     @property
     def position(self) -> tuple[int, int]:
@@ -49,8 +57,8 @@ class LogEvent:
 
 def decode_entry(stream_id: bytes, partition: int, data: bytes) -> LogEvent:
     """The event of a log entry (the inverse of :func:`encode_entry`)."""
-    entity, event_us, created_us, values = msgpack.unpackb(data, raw=False)
-    return LogEvent(stream_id, partition, entity, event_us, created_us, tuple(values))
+    entity, event_us, created_us, values, *origin = msgpack.unpackb(data, raw=False)
+    return LogEvent(stream_id, partition, entity, event_us, created_us, tuple(values), origin[0] if origin else None)
 
 
 def parse_stream_id(stream_id: bytes | str) -> tuple[int, int]:

@@ -11,6 +11,7 @@ gets :class:`RateLimitedError`; an unreachable Redis the transient
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,10 +22,15 @@ import redis
 from feature_platform.online.connection import RedisEndpoint, translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.scripts import PUSH_IF_NOT_BEHIND
+from feature_platform.online.tenancy import TenantRouting
 from feature_platform.serving.rate_limit import TenantRateLimiter
 from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.specs._validation import check_identifier
-from feature_platform.streaming.errors import BackpressureError, RateLimitedError
+from feature_platform.streaming.errors import (
+    BackpressureError,
+    RateLimitedError,
+    UnknownStreamSourceError,
+)
 from feature_platform.streaming.rows import as_row_dicts, encode_rows
 
 # How long a refused producer should wait, per event of backlog above max_lag, assuming the
@@ -127,9 +133,47 @@ def push_events(log: StreamLog, source: StreamSource, rows: object) -> PushResul
 
 
 def stream_sources(views: Iterable[FeatureView]) -> dict[str, StreamSource]:
-    """The StreamSources read by ``views`` (FeatureViews), by name."""
+    """The StreamSources read by ``views``, by name."""
     sources: dict[str, StreamSource] = {}
     for view in views:
         if view.is_stream:
             sources.setdefault(view.stream_source.name, view.stream_source)
     return sources
+
+
+def find_source(views: Iterable[FeatureView], source: str | StreamSource) -> StreamSource:
+    """``source`` itself, or the StreamSource of that name read by ``views``."""
+    if isinstance(source, StreamSource):
+        return source
+    sources = stream_sources(views)
+    try:
+        return sources[source]
+    except KeyError:
+        raise UnknownStreamSourceError(str(source), list(sources)) from None
+
+
+class TenantLogs:
+    """One :class:`StreamLog` per tenant (on the tenant's routed Redis), sharing a push
+    rate limiter: what the feature server pushes through."""
+
+    def __init__(self, url: str, routing: TenantRouting | None = None, *, rate_limiter: TenantRateLimiter | None = None) -> None:
+        self.url = url
+        self.routing = routing or TenantRouting()
+        self.rate_limiter = rate_limiter
+        self._logs: dict[str, StreamLog] = {}
+        self._lock = threading.Lock()
+
+    def for_tenant(self, tenant: str) -> StreamLog:
+        """The log of ``tenant`` (created on first use)."""
+        with self._lock:
+            log = self._logs.get(tenant)
+            if log is None:
+                log = StreamLog(self.routing.url_for(tenant, self.url), tenant, rate_limiter=self.rate_limiter)
+                self._logs[tenant] = log
+            return log
+
+    def close(self) -> None:
+        """Close every log's connections."""
+        with self._lock:
+            for log in self._logs.values():
+                log.close()
