@@ -12,7 +12,7 @@ import pyarrow as pa
 from feature_platform.offline import OfflineStore, point_in_time_join
 from feature_platform.online import OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.settings import Settings, load_settings
-from feature_platform.specs import Registry, load_registry
+from feature_platform.specs import Registry, ViewRequest, load_registry
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -75,10 +75,13 @@ class FeatureStore:
         with the features as of strictly before its timestamp (``inclusive=True`` allows
         equal timestamps), null where the view's ttl or the data has nothing.
         """
-        tables = [
-            self.offline_store.feature_table(request.view, list(request.features))
-            for request in self.registry.resolve(features)
-        ]
+        requests = self.registry.resolve(features)
+        if any(r.view.is_stream for r in requests):
+            return self._historical_with_streams(
+                entity_df, requests, full_feature_names=full_feature_names, inclusive=inclusive, engine=engine,
+                entity_timestamp_column=entity_timestamp_column, spark=spark,
+            )
+        tables = [self.offline_store.feature_table(r.view, list(r.features)) for r in requests]
         result = point_in_time_join(
             entity_df,
             tables,
@@ -90,6 +93,66 @@ class FeatureStore:
         )
         assert isinstance(result, pd.DataFrame)  # the default output
         return result
+
+    def _historical_with_streams(
+        self,
+        entity_df: pd.DataFrame | pa.Table | str,
+        requests: list[ViewRequest],
+        *,
+        full_feature_names: bool,
+        inclusive: bool,
+        engine: Literal["duckdb", "spark", "auto"],
+        entity_timestamp_column: str,
+        spark: SparkSession | None,
+    ) -> pd.DataFrame:
+        """The training frame when stream views are requested: their latest-value features
+        join the landed events like any table; their aggregations are folded from the
+        landed events at each row's time (``streaming.offline``)."""
+        from feature_platform.offline.timestamps import as_utc
+        from feature_platform.streaming.offline import (
+            aggregate_at,
+            entity_keys,
+            historical_inputs,
+            stream_feature_table,
+        )
+
+        frame = entity_df if isinstance(entity_df, pd.DataFrame) else (
+            entity_df.to_pandas() if isinstance(entity_df, pa.Table) else pd.read_parquet(entity_df)
+        )
+        tables = []
+        windowed: list[tuple[ViewRequest, list[str], pa.Table]] = []
+        for request in requests:
+            view = request.view
+            if not view.is_stream:
+                tables.append(self.offline_store.feature_table(view, list(request.features)))
+                continue
+            events = historical_inputs(self.settings.offline_dir, self.settings.tenant, self.offline_store, view)
+            aggregated = {f.name for f in view.aggregated_features}
+            latest = [f for f in request.features if f not in aggregated]
+            if latest:
+                tables.append(stream_feature_table(events, view, latest))
+            if len(latest) < len(request.features):
+                windowed.append((request, [f for f in request.features if f in aggregated], events))
+        if tables:
+            joined = point_in_time_join(
+                frame, tables, engine=engine, inclusive=inclusive, full_feature_names=full_feature_names,
+                entity_timestamp_column=entity_timestamp_column, spark=spark,
+            )
+            assert isinstance(joined, pd.DataFrame)
+        else:
+            joined = frame.reset_index(drop=True).copy()
+        if windowed:
+            records = frame.to_dict("records")
+            times = [as_utc(pd.Timestamp(r[entity_timestamp_column]).to_pydatetime(), entity_timestamp_column) for r in records]
+            for request, names, events in windowed:
+                rows = [(entity_keys(r, request.view), t) for r, t in zip(records, times, strict=True)]
+                values = aggregate_at(events, request.view, rows, names, inclusive=inclusive)
+                for name in names:
+                    joined[f"{request.view.name}__{name}" if full_feature_names else name] = values[name]
+        order = list(frame.columns) + [
+            f"{r.view.name}__{f}" if full_feature_names else f for r in requests for f in r.features
+        ]
+        return joined[order]
 
     def get_online_features(
         self,

@@ -146,3 +146,11 @@ class BatchApplier:
         keys, args = script_call(plan, tenant, owner, now_us=now_us)
         reply = self._script(keys=keys, args=args)
         return ApplyResult(ApplyStatus(int(reply[0])), int(reply[1]))
+
+
+def progress_counters(raw: dict[bytes, bytes]) -> dict[str, int]:
+    """The counters of a partition's progress hash: ``events`` (processed), ``late``
+    (dead-lettered), ``replayed`` (dead letters applied on request) and ``shed:{view}``."""
+    return {
+        k.decode(): int(v) for k, v in raw.items() if k in (b"events", b"late", b"replayed") or k.startswith(b"shed:")
+    }
