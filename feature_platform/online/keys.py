@@ -233,7 +233,12 @@ class StreamKeys:
         fs:{tenant}:~dead:{source}           stream: dead letters, with their reason
         fs:{tenant}:~processor:{owner}       hash: a processor's heartbeat (expires)
 
-    A stream view's tiles are in ``fs:{tenant}:{view}~tiles:{entity}`` (:meth:`tiles_prefix`).
+    A stream view's tiles are in ``fs:{tenant}:{view}~tiles:{<bucket>}<entity>`` (:meth:`tiles_prefix`,
+    then the entity's hash tag and bytes, as for its latest-value key).
+
+    The embedded processor's batch script touches a partition's progress, lease and
+    dead-letter keys with many entities' keys at once, so it needs a single Redis (or a
+    tenant on its own database or Redis): on a Redis Cluster those keys span slots.
     """
 
     __slots__ = ("_base", "source", "tenant")

@@ -12,7 +12,7 @@ import msgpack
 import redis
 
 from feature_platform.online.codec import encode_values
-from feature_platform.online.keys import StreamKeys, view_prefix
+from feature_platform.online.keys import StreamKeys, entity_tag, view_prefix
 from feature_platform.online.scripts import APPLY_STREAM_BATCH
 from feature_platform.streaming.batch import BatchPlan
 from feature_platform.streaming.log import encode_entry, format_stream_id
@@ -96,7 +96,7 @@ def script_call(
             if ttl_us is not None and write.event_us + ttl_us < now:
                 continue  # already expired: the batch publish skips these too
             expire_at: object = "" if ttl_us is None else -(-(write.event_us + ttl_us) // 1000) + EXPIRY_GRACE_MS
-            latest_args += [key_index(prefix + write.entity), write.event_us, write.created_us, expire_at, encode_values(write.values)]
+            latest_args += [key_index(prefix + entity_tag(write.entity) + write.entity), write.event_us, write.created_us, expire_at, encode_values(write.values)]
         if not view_plan.tiles:
             continue
         tiles_prefix = StreamKeys.tiles_prefix(tenant, view.name)
@@ -108,7 +108,7 @@ def script_call(
             value = update.value
             has_value = value is not None
             tile_args += [
-                key_index(tiles_prefix + update.entity),
+                key_index(tiles_prefix + entity_tag(update.entity) + update.entity),
                 f"{group.name}|{group.tile_start(update.event_us) // MINUTE_US}|",
                 "1" if group.numeric else "0",
                 "1" if has_value else "0",
@@ -127,7 +127,7 @@ def script_call(
         longest = max(g.longest_window_us + g.tile_us for g in groups.values())
         for entity, newest_event in newest.items():
             expire_at_ms = (newest_event + longest + lateness_us) // 1000 + EXPIRY_GRACE_MS
-            maintenance += [key_index(tiles_prefix + entity), expire_at_ms, len(groups), *cutoffs]
+            maintenance += [key_index(tiles_prefix + entity_tag(entity) + entity), expire_at_ms, len(groups), *cutoffs]
             maintained += 1
     args += [len(latest_args) // 5, *latest_args]
     args += [len(tile_args) // 8, *tile_args]
