@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("--until-idle", action="store_true", help="stop once every partition is drained")
     stream.add_argument("--batch-size", type=int, default=1000, help="entries read per partition per round")
+    stream.add_argument(
+        "--lease-ttl-ms", type=int, default=10_000,
+        help="partition lease life; a dead processor's partitions are taken over after it (default 10000)",
+    )
     stream_commands = stream.add_subparsers(dest="stream_command")
     replay = stream_commands.add_parser(
         "replay-dead-letters", help="move a source's dead letters back into its log, to be applied"
@@ -101,7 +105,9 @@ def _stream(args: argparse.Namespace) -> None:
     for source, number in args.partition or []:
         partitions.setdefault(source, []).append(number)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ProcessorOptions(batch_size=args.batch_size, max_in_flight=max(10_000, args.batch_size))
+    options = ProcessorOptions(
+        batch_size=args.batch_size, max_in_flight=max(10_000, args.batch_size), lease_ttl_ms=args.lease_ttl_ms
+    )
     with stop_on_signals() as stop:
         report = run_processor(
             settings, views, partitions=partitions or None, until_idle=args.until_idle, options=options, stop=stop

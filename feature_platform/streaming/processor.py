@@ -126,6 +126,7 @@ class _Partition:
     owned: bool = False
     drain_pending: bool = True
     backlog: int = 0
+    events_since_beat: int = 0
 
     @property
     def label(self) -> str:
@@ -181,6 +182,7 @@ class StreamProcessor:
         self._progress = {v.name: ViewProgress() for vs in grouped.values() for v in vs}
         self._last_progress = time.monotonic()
         self._last_leases = 0.0
+        self._last_beat = time.monotonic()
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -284,8 +286,22 @@ class StreamProcessor:
                     logger.warning("stream processor %s lost partition %s", self.owner, part.label)
                     part.owned = False
             self.leases.heartbeat(keys, [p.partition for p in source_parts if p.owned], self.options.heartbeat_s)
+            self._record_rates([p for p in source_parts if p.owned])
             self.report.partitions[keys.source] = sorted(p.partition for p in source_parts if p.owned)
         self._lengths([p for p in self.parts if p.owned] or [])
+
+    def _record_rates(self, parts: Sequence[_Partition]) -> None:
+        """Store each partition's events/s since the previous heartbeat (for health)."""
+        now = time.monotonic()
+        elapsed = now - self._last_beat
+        self._last_beat = now
+        if not parts or elapsed <= 0:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for part in parts:
+            pipe.hset(part.keys.progress(part.partition), "rate", f"{part.events_since_beat / elapsed:.1f}")
+            part.events_since_beat = 0
+        pipe.execute()
 
     def _take_over(self, part: _Partition) -> None:
         """Start owning ``part``: its group, the pending entries of former owners, its state."""
@@ -344,6 +360,7 @@ class StreamProcessor:
             result = self.applier.apply(plan, self.tenant, self.owner)
             if result.status is ApplyStatus.APPLIED:
                 part.state = plan.after
+                part.events_since_beat += len(plan.events)
                 self._count(plan)
                 break
             if result.status is ApplyStatus.LEASE_LOST:

@@ -46,3 +46,32 @@ user_clicks = FeatureView(
 def registry() -> Registry:
     """The test repo's registry."""
     return Registry([user_clicks])
+
+
+# A source that refuses pushes early (small max_lag) and sheds half of a view's events
+# above a small lag: the overload test's registry.
+hot_clicks = StreamSource(
+    "hot_clicks",
+    join_keys={"user_id": ValueType.INT64},
+    fields={"page": ValueType.STRING, "amount": ValueType.FLOAT64, "items": ValueType.INT64},
+    allowed_lateness=timedelta(minutes=2),
+    partitions=2,
+    max_lag=3000,
+    shed_lag=1000,
+)
+
+hot_user_clicks = FeatureView(
+    name="hot_user_clicks",
+    entity=user,
+    features=[Feature("page", ValueType.STRING)],
+    source=hot_clicks,
+    aggregations=[Aggregation("page", "count", timedelta(minutes=10)), Aggregation("amount", "sum", timedelta(minutes=10))],
+    ttl=timedelta(days=1),
+    tier=FreshnessTier.REAL_TIME,
+    load_shedding=0.5,
+)
+
+
+def overload_registry() -> Registry:
+    """The overload test's registry."""
+    return Registry([hot_user_clicks])
