@@ -108,7 +108,7 @@ class FeatureStore:
         """The training frame when stream views are requested: their latest-value features
         join the landed events like any table; their aggregations are folded from the
         landed events at each row's time (``streaming.offline``)."""
-        from feature_platform.offline.timestamps import as_utc
+        from feature_platform.rows.timestamps import as_utc
         from feature_platform.streaming.offline import (
             aggregate_at,
             entity_keys,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -14,6 +13,7 @@ import redis
 from feature_platform.online.codec import encode_values
 from feature_platform.online.keys import StreamKeys, entity_tag, view_prefix
 from feature_platform.online.scripts import APPLY_STREAM_BATCH
+from feature_platform.rows.timestamps import utc_now_micros
 from feature_platform.streaming.batch import BatchPlan
 from feature_platform.streaming.log import encode_entry, format_stream_id
 from feature_platform.streaming.tiles import MINUTE_US
@@ -49,7 +49,7 @@ def script_call(
     plan: BatchPlan, tenant: str, owner: str | None, *, now_us: int | None = None
 ) -> tuple[list[bytes], list[Any]]:
     """KEYS and ARGV of ``APPLY_STREAM_BATCH`` for ``plan``."""
-    now = time.time_ns() // 1000 if now_us is None else now_us
+    now = utc_now_micros() if now_us is None else now_us
     source = plan.source
     stream_keys = StreamKeys(tenant, source.name)
     keys: list[bytes] = [stream_keys.progress(plan.partition), stream_keys.lease(plan.partition), stream_keys.dead_letters]

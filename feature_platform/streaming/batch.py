@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from feature_platform.online.response import micros_to_datetime
+from feature_platform.rows.timestamps import from_micros
 from feature_platform.specs import FeatureView, StreamSource, ValueType
 from feature_platform.streaming.log import LogEvent
 from feature_platform.streaming.tiles import TileGroup, tile_groups
@@ -125,7 +125,7 @@ def sheds(event: LogEvent, view: FeatureView) -> bool:
 def feature_value(value: object, dtype: ValueType) -> object:
     """A log value as the online store stores it (timestamps as UTC datetimes)."""
     if dtype is ValueType.TIMESTAMP and isinstance(value, int):
-        return micros_to_datetime(value)
+        return from_micros(value)
     return value
 
 
@@ -154,9 +154,9 @@ def plan_batch(
         if event.origin is None and max_event is not None and event.event_us < max_event - lateness:
             watermark = max_event - lateness
             reason = LATE_REASON.format(
-                event=micros_to_datetime(event.event_us).isoformat(),
-                watermark=micros_to_datetime(watermark).isoformat(),
-                max_event=micros_to_datetime(max_event).isoformat(),
+                event=from_micros(event.event_us).isoformat(),
+                watermark=from_micros(watermark).isoformat(),
+                max_event=from_micros(max_event).isoformat(),
                 lateness=source.allowed_lateness,
             )
             dead.append(DeadLetter(event, reason, watermark))

@@ -17,7 +17,7 @@ import redis
 
 from feature_platform.online.connection import RedisEndpoint, translated_errors
 from feature_platform.online.keys import StreamKeys
-from feature_platform.online.response import micros_to_datetime
+from feature_platform.rows.timestamps import from_micros
 from feature_platform.specs import StreamSource
 from feature_platform.streaming.apply import progress_counters
 from feature_platform.streaming.log import CONSUMER_GROUP
@@ -130,9 +130,9 @@ def _read(client: redis.Redis, tenant: str, sources: Sequence[StreamSource], now
                 dead_lettered=counters.get("late", 0),
                 replayed=counters.get("replayed", 0),
                 shed={k[5:]: v for k, v in counters.items() if k.startswith("shed:")},
-                watermark=micros_to_datetime(max_event - lateness_us) if max_event is not None else None,
-                max_event_time=micros_to_datetime(max_event) if max_event is not None else None,
-                last_applied_at=micros_to_datetime(updated * 1000) if updated is not None else None,
+                watermark=from_micros(max_event - lateness_us) if max_event is not None else None,
+                max_event_time=from_micros(max_event) if max_event is not None else None,
+                last_applied_at=from_micros(updated * 1000) if updated is not None else None,
                 throughput=float(progress.get(b"rate", 0) or 0),
                 owner=owner,
                 owner_heartbeat_age=age,

@@ -17,7 +17,6 @@ its replay has landed, so each event counts once.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +26,8 @@ import pyarrow as pa
 from feature_platform.errors import OfflineStoreError
 from feature_platform.offline.duckdb_sql import connect, quote
 from feature_platform.offline.store import quote_path, write_atomically
-from feature_platform.offline.timestamps import UTC_MICROS
 from feature_platform.online.keys import decode_entity
+from feature_platform.rows.timestamps import UTC_MICROS, utc_now_micros
 from feature_platform.specs import StreamSource
 from feature_platform.streaming.batch import BatchPlan
 from feature_platform.streaming.log import LogEvent, parse_stream_id
@@ -94,7 +93,7 @@ def land_batch(offline_dir: Path, tenant: str, plan: BatchPlan, *, landed_us: in
     """Write the events of ``plan`` (applied and dead-lettered), one atomic file per event date."""
     if not plan.events:
         return []
-    landed = time.time_ns() // 1000 if landed_us is None else landed_us
+    landed = utc_now_micros() if landed_us is None else landed_us
     by_day: dict[int, list[LogEvent]] = {}
     for event in plan.events:
         by_day.setdefault(event.event_us // _DAY_US, []).append(event)

@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 from feature_platform.offline.duckdb_sql import connect, quote
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.store import OfflineStore
-from feature_platform.offline.timestamps import as_utc, epoch_micros
 from feature_platform.online.keys import check_key_value
+from feature_platform.rows.timestamps import as_utc, epoch_micros
 from feature_platform.specs import FeatureView
 from feature_platform.streaming.landing import applied_events, read_landed_events
 from feature_platform.streaming.tiles import EntityTiles, fold_events, tile_groups

@@ -31,8 +31,8 @@ import redis
 from feature_platform.errors import ConfigError
 from feature_platform.online.connection import RedisEndpoint, redact_url
 from feature_platform.online.keys import StreamKeys
-from feature_platform.online.response import micros_to_datetime
 from feature_platform.online.tenancy import TenantRouting
+from feature_platform.rows.timestamps import from_micros
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, StreamSource, load_registry
 from feature_platform.streaming.apply import ApplyStatus, BatchApplier
@@ -453,4 +453,4 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 def describe_event(event: LogEvent) -> str:
     """A short description of an event for logs."""
-    return f"{event.stream_id.decode()} at {micros_to_datetime(event.event_us).isoformat()}"
+    return f"{event.stream_id.decode()} at {from_micros(event.event_us).isoformat()}"

@@ -12,7 +12,6 @@ gets :class:`RateLimitedError`; an unreachable Redis the transient
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from feature_platform.online.connection import RedisEndpoint, translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.scripts import PUSH_IF_NOT_BEHIND
 from feature_platform.online.tenancy import TenantRouting
+from feature_platform.rows.timestamps import utc_now_micros
 from feature_platform.serving.rate_limit import TenantRateLimiter
 from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.specs._validation import check_identifier
@@ -86,8 +86,8 @@ class StreamLog:
 
     def push(self, source: StreamSource, rows: object, *, created_us: int | None = None) -> PushResult:
         """Append ``rows`` to ``source``'s log (see the module docstring)."""
-        row_dicts = as_row_dicts(rows)
-        created = time.time_ns() // 1000 if created_us is None else created_us
+        row_dicts = as_row_dicts(rows, source)
+        created = utc_now_micros() if created_us is None else created_us
         entries = encode_rows(source, row_dicts, created)
         if not entries:
             return PushResult(0)

@@ -9,23 +9,26 @@ from datetime import datetime
 import pyarrow as pa
 
 from feature_platform.errors import SchemaError
-from feature_platform.offline.timestamps import as_utc, epoch_micros
 from feature_platform.online.keys import check_key_value, encode_entity
+from feature_platform.rows import as_arrow
+from feature_platform.rows.timestamps import as_utc, epoch_micros, utc_micros_column
 from feature_platform.specs import StreamSource, ValueType
 from feature_platform.streaming.errors import InvalidRowsError
 from feature_platform.streaming.log import encode_entry, partition_of
 
 _INT64 = (-(2**63), 2**63 - 1)
 
-def as_row_dicts(rows: object) -> list[Mapping[str, object]]:
-    """``rows`` (dicts, a pandas DataFrame or an Arrow table) as a list of dicts."""
-    if isinstance(rows, pa.Table):
-        return rows.to_pylist()
-    if type(rows).__name__ == "DataFrame" and hasattr(rows, "to_dict"):
-        try:
-            return pa.Table.from_pandas(rows, preserve_index=False).to_pylist()
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise InvalidRowsError(0, None, f"the DataFrame cannot be read: {exc}") from None
+def as_row_dicts(rows: object, source: StreamSource) -> list[Mapping[str, object]]:
+    """``rows`` (dicts, a pandas DataFrame or an Arrow table) as a list of dicts; a frame's
+    timestamp columns go through the row contract first (UTC, no sub-microsecond part)."""
+    if isinstance(rows, pa.Table) or type(rows).__name__ == "DataFrame":
+        table = as_arrow(rows, f"the rows pushed to {source.name!r}")
+        timestamps = [source.event_timestamp_column] + [n for n, t in source.field_types.items() if t is ValueType.TIMESTAMP]
+        for name in timestamps:
+            if name in table.column_names and pa.types.is_timestamp(table.schema.field(name).type):
+                column = utc_micros_column(table.column(name), name, f"the rows pushed to {source.name!r}")
+                table = table.set_column(table.schema.get_field_index(name), name, column)
+        return table.to_pylist()
     if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
         return list(rows)
     raise InvalidRowsError(0, None, f"rows must be a list of dicts, a DataFrame or an Arrow table, got {type(rows).__name__}")
