@@ -87,13 +87,15 @@ def test_field_errors_point_at_the_field(server: RunningServer) -> None:
 def test_openapi_document_describes_every_endpoint(server: RunningServer) -> None:
     document = httpx.get(f"{server.url}/openapi.json").json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/get-online-features", "/health", "/metrics", "/hot-keys", "/openapi.json"}
+    assert set(document["paths"]) == {"/get-online-features", "/push", "/health", "/metrics", "/hot-keys", "/openapi.json"}
     post = document["paths"]["/get-online-features"]["post"]
     body_ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     body = document["components"]["schemas"][body_ref.rsplit("/", 1)[-1]]
     assert {"entities", "features", "feature_service", "full_feature_names"} == set(body["properties"])
     assert {"200", "400", "404", "415", "422", "503"} <= set(post["responses"])
     assert document["paths"]["/hot-keys"]["get"]["parameters"][0]["name"] == "n"
+    push = document["paths"]["/push"]["post"]
+    assert {"200", "400", "404", "422", "429", "503"} <= set(push["responses"])
 
 
 _TEXT = st.text(alphabet=string.printable.strip() + " ", max_size=30)
