@@ -129,9 +129,8 @@ def test_online_equals_offline_after_a_burst(stream_settings: Settings, redis_cl
     off = store.get_historical_features(entity_df, [f"user_clicks:{f}" for f in user_clicks.feature_names], inclusive=True)
     assert list(off.columns) == ["user_id", "event_timestamp", *user_clicks.feature_names]
     for feature in user_clicks.feature_names:
-        online_values = on[feature].tolist()
+        online_values = [None if pd.isna(v) else v for v in on[feature].tolist()]
         offline_values = [None if pd.isna(v) else v for v in off[feature].tolist()]
-        online_values = [None if v is None or (isinstance(v, float) and pd.isna(v)) else v for v in online_values]
         assert online_values == offline_values, feature
     # Decay: ten minutes after the burst the 5-minute windows are empty.
     later = online(store, users, at + timedelta(minutes=21))
