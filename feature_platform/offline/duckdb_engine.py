@@ -1,23 +1,36 @@
-"""The point-in-time join on DuckDB: one ASOF join per feature table, no cross join.
+"""The point-in-time join on DuckDB: one ASOF join per feature table, one pass, no dedup.
 
 DuckDB's ASOF join matches each entity row to the feature row with the largest value of
-one ordering column below the entity's, but breaks ties on that column arbitrarily. The
-contract orders candidates by (event_timestamp, created_timestamp), so both are packed into
-one HUGEINT ``event_us * 2^64 + created_part`` (created_part in [0, 2^64), 0 for a null
-created timestamp, which thus sorts first). The entity side is ``t_us * 2^64`` for the
-strict rule (only events before t are below it) and ``t_us * 2^64 + 2^64 - 1`` for the
-inclusive one. With the offline store's uniqueness per (keys, event, created) the match is
-then unique without any dedup pass; other sources get one (last row in source order wins).
+one ordering expression below the entity's, but breaks ties on that expression
+arbitrarily. The contract orders candidates by (event_timestamp, created_timestamp), and
+a raw source may hold exact duplicates of (keys, event, created) of which the last in
+source order wins. So the ordering expression is a STRUCT compared field by field:
+``(event_us, created_us)``, plus the source position (file index and row number, or the
+row index of an in-memory table) for sources that are not known to be deduplicated. The
+last duplicate in source order is then the greatest candidate, and the join stays one
+pass with no window function. A null created timestamp becomes ``-2^63 + 1``, below any
+real one. The entity side is ``(t, -2^63, -2^63)`` for the strict rule (a row with event
+time t is never below it) and ``(t, 2^63 - 1, 2^63 - 1)`` for the inclusive one.
 The TTL cannot be part of an ASOF condition, but it does not have to be: the chosen row is
 the newest candidate, so if it is older than the TTL every candidate is, and the features
 are nulled. Rows older than the window of all entity rows are filtered in the scan.
+
+In memory, each table is joined by its own query (the entity rows and that table's
+features only) and the results are put into entity order by row number in Arrow, which is
+cheaper than sorting the joined rows. Written to Parquet, one query joins every table and
+sorts by entity row, so DuckDB streams it (spilling to its temp directory if needed).
 """
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from feature_platform.errors import OfflineStoreError
@@ -32,11 +45,29 @@ from feature_platform.offline.prepare import (
     PreparedTable,
 )
 
-_SHIFT = "18446744073709551616::HUGEINT"  # 2^64
-# Created micros are offset into (0, 2^63 + 2^62] so a present created timestamp always
-# ranks above a null one and below the next event micro.
-_CREATED_OFFSET = (1 << 62) + 1
+_MIN = "(-9223372036854775807 - 1)::BIGINT"
+_MAX = "9223372036854775807::BIGINT"
+_NULL_CREATED = "(-9223372036854775807)::BIGINT"
+# A Parquet source's position: file index in the high bits, row number in the low 40
+# (a trillion rows per file), so one BIGINT orders files first, then rows.
+_ROW_BITS = 1 << 40
 _ORDER = "__fp_order"
+_POSITION = "__fp_pos"
+
+
+@dataclass(frozen=True)
+class DuckDBSettings:
+    """How the DuckDB engine may use the machine.
+
+    ``threads``: worker threads (None: DuckDB's default, one per core). ``memory_limit``:
+    DuckDB's buffer limit, e.g. ``"4GB"`` (None: DuckDB's default, 80% of RAM); above it,
+    joins and sorts spill to ``temp_directory`` (None: DuckDB's default, ``.tmp`` under the
+    working directory).
+    """
+
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_directory: str | os.PathLike[str] | None = None
 
 
 def _micros_sql(column: str, aware: bool) -> str:
@@ -44,16 +75,16 @@ def _micros_sql(column: str, aware: bool) -> str:
     return f"epoch_us({column}::{'TIMESTAMPTZ' if aware else 'TIMESTAMP'})"
 
 
-def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
-    """SELECT of the table's keys, EVENT, CREATED and features, window-filtered, and the
-    columns that give source order (for the dedup pass; none when deduplicated)."""
+def _source_sql(index: int, table: PreparedTable) -> str:
+    """SELECT of the table's keys, EVENT, CREATED, [position] and features, window-filtered
+    (the position only when the source is not known to be deduplicated)."""
     spec = table.spec
     keys = [quote(k) for k in spec.join_keys]
     features = [quote(f) for f in spec.features]
     if table.rows is not None:
-        order = [] if table.deduplicated else [SOURCE_ORDER]
-        columns = [*keys, EVENT, CREATED, *order, *features]
-        return f"SELECT {', '.join(columns)} FROM __fp_source_{index}", order
+        position = [] if table.deduplicated else [f"{SOURCE_ORDER} AS {_POSITION}"]
+        columns = [*keys, EVENT, CREATED, *position, *features]
+        return f"SELECT {', '.join(columns)} FROM __fp_source_{index}"
     event = quote(spec.event_timestamp_column)
     created = (
         _micros_sql(quote(spec.created_timestamp_column), table.created_aware)
@@ -61,12 +92,12 @@ def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
         else "NULL::BIGINT"
     )
     files = ", ".join("'" + f.replace("'", "''") + "'" for f in table.files)
-    order = [] if table.deduplicated else ["filename", "file_row_number"]
-    flags = (
-        ""
+    position = (
+        []
         if table.deduplicated
-        else ", filename = true, file_row_number = true, union_by_name = true"
+        else [f"file_index::BIGINT * {_ROW_BITS} + file_row_number AS {_POSITION}"]
     )
+    flags = "" if table.deduplicated else ", union_by_name = true"
     lo, hi = table.window
     # Compare the raw column with constants so DuckDB pushes the filter into the Parquet scan.
     conditions = [f"{event} <= {timestamp_literal(hi, table.event_aware)}"]
@@ -77,97 +108,148 @@ def _source_sql(index: int, table: PreparedTable) -> tuple[str, list[str]]:
         *keys,
         f"{_micros_sql(event, table.event_aware)} AS {EVENT}",
         f"{created} AS {CREATED}",
-        *order,
+        *position,
         *features,
     ]
     return (
-        (
-            f"SELECT {', '.join(columns)} FROM read_parquet([{files}]{flags}) "
-            f"WHERE {' AND '.join(conditions)}"
-        ),
-        order,
+        f"SELECT {', '.join(columns)} FROM read_parquet([{files}]{flags}) "
+        f"WHERE {' AND '.join(conditions)}"
     )
 
 
 def _ordered_sql(index: int, table: PreparedTable) -> str:
-    """The table's rows with the packed ordering key, deduplicated unless the source is."""
-    keys = [quote(k) for k in table.spec.join_keys]
-    base, order = _source_sql(index, table)
-    if order:
-        identity = ", ".join([*keys, EVENT, CREATED])
-        newest_last = ", ".join(f"{c} DESC" for c in order)
-        base = (
-            f"SELECT * EXCLUDE ({', '.join(order)}) FROM ({base}) QUALIFY row_number() OVER "
-            f"(PARTITION BY {identity} ORDER BY {newest_last}) = 1"
-        )
-    packed = (
-        f"{EVENT}::HUGEINT * {_SHIFT} + "
-        f"coalesce({CREATED}::HUGEINT + {_CREATED_OFFSET}, 0::HUGEINT)"
-    )
-    return f"SELECT *, {packed} AS {_ORDER} FROM ({base})"
+    """The table's rows with the composite ordering key (see the module docstring)."""
+    fields = [f"'e': {EVENT}", f"'c': coalesce({CREATED}, {_NULL_CREATED})"]
+    if not table.deduplicated:
+        fields.append(f"'p': {_POSITION}")
+    return f"SELECT *, {{{', '.join(fields)}}} AS {_ORDER} FROM ({_source_sql(index, table)})"
 
 
-def join_query(tables: list[PreparedTable], inclusive: bool) -> str:
-    """The SQL of the whole join over ``__fp_entity`` and the tables' sources."""
-    entity_offset = f" + ({_SHIFT} - 1)" if inclusive else ""
-    ctes = [
-        f"e AS (SELECT *, {TIME}::HUGEINT * {_SHIFT}{entity_offset} AS {_ORDER} FROM __fp_entity)"
-    ]
-    selects = [f"e.{ROW}"]
-    joins = []
+def _entity_key(table: PreparedTable, inclusive: bool) -> str:
+    """The entity side's ordering key against ``table`` (same fields as the table's)."""
+    bound = _MAX if inclusive else _MIN
+    fields = [f"'e': e.{TIME}", f"'c': {bound}"]
+    if not table.deduplicated:
+        fields.append(f"'p': {bound}")
+    return f"{{{', '.join(fields)}}}"
+
+
+def _asof(index: int, table: PreparedTable, inclusive: bool) -> tuple[list[str], str, str]:
+    """Output selects, the CTE and the ASOF clause of one table, aliased ``f<index>``."""
+    alias = f"f{index}"
+    selects = []
+    for feature, name in zip(table.spec.features, table.output_names):
+        value = f"{alias}.{quote(feature)}"
+        if table.ttl_micros is not None:
+            value = f"CASE WHEN {alias}.{EVENT} >= e.{TIME} - {table.ttl_micros} THEN {value} END"
+        selects.append(f"{value} AS {quote(name)}")
+    on = [f"e.{quote(k)} = {alias}.{quote(k)}" for k in table.spec.join_keys]
+    on.append(f"{_entity_key(table, inclusive)} > {alias}.{_ORDER}")
+    cte = f"{alias} AS ({_ordered_sql(index, table)})"
+    return selects, cte, f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}"
+
+
+def join_query(tables: list[PreparedTable], inclusive: bool, *, ordered: bool = True) -> str:
+    """The SQL joining ``__fp_entity`` with ``tables``: ROW and the output features, sorted
+    by ROW when ``ordered``."""
+    ctes, selects, joins = [], [f"e.{ROW}"], []
     for index, table in enumerate(tables):
-        alias = f"f{index}"
-        ctes.append(f"{alias} AS ({_ordered_sql(index, table)})")
-        ttl = table.ttl_micros
-        for feature, name in zip(table.spec.features, table.output_names):
-            value = f"{alias}.{quote(feature)}"
-            if ttl is not None:
-                value = f"CASE WHEN {alias}.{EVENT} >= e.{TIME} - {ttl} THEN {value} END"
-            selects.append(f"{value} AS {quote(name)}")
-        on = [f"e.{quote(k)} = {alias}.{quote(k)}" for k in table.spec.join_keys]
-        on.append(f"e.{_ORDER} > {alias}.{_ORDER}")
-        joins.append(f"ASOF LEFT JOIN {alias} ON {' AND '.join(on)}")
+        table_selects, cte, join = _asof(index, table, inclusive)
+        ctes.append(cte)
+        selects += table_selects
+        joins.append(join)
+    order = f" ORDER BY e.{ROW}" if ordered else ""
     return (
-        f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM e {' '.join(joins)} "
-        f"ORDER BY e.{ROW}"
+        f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM __fp_entity e "
+        f"{' '.join(joins)}{order}"
     )
+
+
+def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(name, table.feature_types[feature])
+            for table in tables
+            for feature, name in zip(table.spec.features, table.output_names)
+        ]
+    )
+
+
+def _connect(
+    entity: PreparedEntity, tables: list[PreparedTable], settings: DuckDBSettings
+) -> duckdb.DuckDBPyConnection:
+    con = connect()
+    if settings.threads is not None:
+        con.execute(f"SET threads = {int(settings.threads)}")
+    if settings.memory_limit is not None:
+        con.execute("SET memory_limit = ?", [settings.memory_limit])
+    if settings.temp_directory is not None:
+        Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = ?", [os.fspath(settings.temp_directory)])
+    # Entity order is restored by ROW, so DuckDB need not keep any other order.
+    con.execute("SET preserve_insertion_order = false")
+    con.register("__fp_entity", entity.join_rows)
+    for index, table in enumerate(tables):
+        if table.rows is not None:
+            con.register(f"__fp_source_{index}", table.rows)
+    return con
+
+
+def _read_error(exc: Exception) -> OfflineStoreError:
+    return OfflineStoreError(f"Cannot read a feature table's Parquet files: {exc}")
+
+
+def duckdb_join_table(
+    entity: PreparedEntity,
+    tables: list[PreparedTable],
+    inclusive: bool,
+    settings: DuckDBSettings = DuckDBSettings(),
+) -> pa.Table:
+    """The joined feature columns (no entity columns), in entity row order, in memory."""
+    schema = _feature_schema(tables)
+    columns: list[pa.ChunkedArray] = []
+    con = _connect(entity, tables, settings)
+    try:
+        for index, table in enumerate(tables):
+            selects, cte, join = _asof(index, table, inclusive)
+            query = f"WITH {cte} SELECT e.{ROW}, {', '.join(selects)} FROM __fp_entity e {join}"
+            try:
+                joined = con.sql(query).to_arrow_table()
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                raise _read_error(exc) from None
+            # ROW is a permutation of 0..n-1: invert it instead of sorting.
+            place = np.empty(entity.num_rows, dtype=np.int64)
+            place[joined.column(0).to_numpy()] = np.arange(entity.num_rows, dtype=np.int64)
+            joined = joined.take(pa.array(place))
+            for name in table.output_names:
+                columns.append(joined.column(name).cast(schema.field(name).type))
+            del joined
+    finally:
+        con.close()
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def duckdb_join_batches(
     entity: PreparedEntity,
     tables: list[PreparedTable],
     inclusive: bool,
+    settings: DuckDBSettings = DuckDBSettings(),
     *,
     batch_rows: int = 1_000_000,
-    threads: int | None = None,
-    memory_limit: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """The joined feature columns (no entity columns), in entity row order, as Arrow batches."""
-    con = connect()
+    """The joined feature columns (no entity columns), in entity row order, as Arrow
+    batches streamed from one sorted query (bounded memory with a memory limit)."""
+    schema = _feature_schema(tables)
+    con = _connect(entity, tables, settings)
     try:
-        if threads is not None:
-            con.execute(f"SET threads = {int(threads)}")
-        if memory_limit is not None:
-            con.execute("SET memory_limit = ?", [memory_limit])
-        con.register("__fp_entity", entity.join_rows)
-        for index, table in enumerate(tables):
-            if table.rows is not None:
-                con.register(f"__fp_source_{index}", table.rows)
-        output = [name for table in tables for name in table.output_names]
-        schema = pa.schema(
-            [
-                pa.field(name, table.feature_types[feature])
-                for table in tables
-                for feature, name in zip(table.spec.features, table.output_names)
-            ]
-        )
         try:
             reader = con.sql(join_query(tables, inclusive)).fetch_record_batch(batch_rows)
             for batch in reader:
                 yield pa.RecordBatch.from_arrays(
-                    [batch.column(n).cast(schema.field(n).type) for n in output], schema=schema
+                    [batch.column(n).cast(schema.field(n).type) for n in schema.names],
+                    schema=schema,
                 )
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise OfflineStoreError(f"Cannot read a feature table's Parquet files: {exc}") from None
+            raise _read_error(exc) from None
     finally:
         con.close()

@@ -13,7 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_platform.errors import ConfigError, SchemaError
-from feature_platform.offline.duckdb_engine import duckdb_join_batches
+from feature_platform.offline.duckdb_engine import (
+    DuckDBSettings,
+    duckdb_join_batches,
+    duckdb_join_table,
+)
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.prepare import (
     PreparedEntity,
@@ -48,6 +52,7 @@ def point_in_time_join(
     auto_spark_min_rows: int = DEFAULT_AUTO_SPARK_MIN_ROWS,
     duckdb_threads: int | None = None,
     duckdb_memory_limit: str | None = None,
+    duckdb_temp_directory: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame | pa.Table | Path:
     """Features of each entity row as they were known strictly before its timestamp.
 
@@ -74,7 +79,10 @@ def point_in_time_join(
     is given (or active) and the feature tables hold at least ``auto_spark_min_rows`` rows,
     else DuckDB. On Spark, tables with at most ``broadcast_threshold_rows`` rows in the
     window are broadcast; larger ones take a sort-merge by join key. Both engines return
-    identical results. ``duckdb_threads`` / ``duckdb_memory_limit`` tune DuckDB.
+    identical results. ``duckdb_threads``, ``duckdb_memory_limit`` (e.g. ``"4GB"``) and
+    ``duckdb_temp_directory`` (where DuckDB spills above the limit) bound DuckDB; with
+    ``to_parquet`` the result streams from DuckDB into the file, so a training set larger
+    than memory can be written with a memory limit.
 
     Raises MissingColumnError (a key, timestamp or feature column is absent),
     TimestampError (a timestamp column is not a timestamp, or an entity time is null),
@@ -94,20 +102,27 @@ def point_in_time_join(
     entity = prepare_entity(entity_df, tables, entity_timestamp_column)
     entity, prepared = prepare_tables(entity, tables, full_feature_names)
     chosen = _choose_engine(engine, spark, prepared, auto_spark_min_rows)
-    batches = _feature_batches(
-        chosen,
-        entity,
-        prepared,
-        inclusive,
-        spark=spark,
-        broadcast_threshold_rows=broadcast_threshold_rows,
-        duckdb_threads=duckdb_threads,
-        duckdb_memory_limit=duckdb_memory_limit,
-    )
+    duckdb_settings = DuckDBSettings(duckdb_threads, duckdb_memory_limit, duckdb_temp_directory)
     schema = _feature_schema(prepared)
     if to_parquet is not None:
+        batches = _feature_batches(
+            chosen,
+            entity,
+            prepared,
+            inclusive,
+            spark=spark,
+            broadcast_threshold_rows=broadcast_threshold_rows,
+            duckdb_settings=duckdb_settings,
+        )
         return _write_parquet(Path(to_parquet), entity, batches, schema)
-    features = pa.Table.from_batches(list(batches), schema=schema)
+    if entity.num_rows == 0:
+        features = schema.empty_table()
+    elif chosen == "spark":
+        from feature_platform.offline.spark_engine import spark_join
+
+        features = spark_join(spark, entity, prepared, inclusive, broadcast_threshold_rows)
+    else:
+        features = duckdb_join_table(entity, prepared, inclusive, duckdb_settings)
     if output == "arrow":
         return _append(_entity_arrow(entity), features)
     return _to_pandas(entity, features)
@@ -147,8 +162,7 @@ def _feature_batches(
     *,
     spark: Any,
     broadcast_threshold_rows: int,
-    duckdb_threads: int | None,
-    duckdb_memory_limit: str | None,
+    duckdb_settings: DuckDBSettings,
 ) -> Iterator[pa.RecordBatch]:
     if entity.num_rows == 0:
         return iter(())
@@ -158,9 +172,7 @@ def _feature_batches(
         return iter(
             spark_join(spark, entity, tables, inclusive, broadcast_threshold_rows).to_batches()
         )
-    return duckdb_join_batches(
-        entity, tables, inclusive, threads=duckdb_threads, memory_limit=duckdb_memory_limit
-    )
+    return duckdb_join_batches(entity, tables, inclusive, duckdb_settings)
 
 
 def _entity_arrow(entity: PreparedEntity) -> pa.Table:

@@ -274,6 +274,10 @@ def test_exact_duplicate_rows_of_a_raw_source_keep_the_last_one(tmp_path: Path) 
     )
     source = str(tmp_path / "*.parquet")
     assert point_in_time_join(entity([jan(11)]), [user_table(source)])["purchases"].tolist() == [9]
+    streamed = point_in_time_join(
+        entity([jan(11)]), [user_table(source)], to_parquet=tmp_path / "out" / "train.parquet"
+    )
+    assert pq.read_table(streamed).column("purchases").to_pylist() == [9]
 
 
 def test_parquet_glob_whose_first_file_is_empty(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ def engine_tables(case: Case, kind: str, workdir: Path) -> list[Any]:
     kind=st.sampled_from(SOURCE_KINDS),
     inclusive=st.booleans(),
     full_names=st.booleans(),
+    to_parquet=st.booleans(),
     tz=st.sampled_from([None, "UTC", "Asia/Kolkata", "America/New_York"]),
 )
 def test_duckdb_equals_reference(
@@ -76,6 +78,7 @@ def test_duckdb_equals_reference(
     kind: str,
     inclusive: bool,
     full_names: bool,
+    to_parquet: bool,
     tz: str | None,
 ) -> None:
     shapes = [SHAPES[i] for i in sorted(shape_mask)]
@@ -89,13 +92,18 @@ def test_duckdb_equals_reference(
         full_feature_names=full_names,
     )
     with tempfile.TemporaryDirectory() as workdir:
+        # In memory and streamed to Parquet, the engine runs different queries.
         result = point_in_time_join(
             case.entity,
             engine_tables(case, kind, Path(workdir)),
             inclusive=inclusive,
             full_feature_names=full_names,
             output="arrow",
+            to_parquet=Path(workdir) / "out.parquet" if to_parquet else None,
         )
+        if to_parquet:
+            assert isinstance(result, Path)
+            result = pq.read_table(result)
     assert isinstance(result, pa.Table)
     assert feature_values(result, case.entity) == expected
     # The caller's columns come back unchanged, row for row.
