@@ -27,6 +27,7 @@ class Size:
 SIZES = {
     "S": Size(keys=10_000, feature_rows=1_000_000, entity_rows=100_000),
     "M": Size(keys=100_000, feature_rows=10_000_000, entity_rows=1_000_000),
+    "L": Size(keys=1_000_000, feature_rows=100_000_000, entity_rows=10_000_000),
 }
 USER = Entity("bench_user", {"user_id": ValueType.INT64})
 

@@ -24,7 +24,6 @@ sorts by entity row, so DuckDB streams it (spilling to its temp directory if nee
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
