@@ -107,3 +107,40 @@ def ensure_data(size_name: str, data_dir: Path) -> Path:
     con.close()
     marker.write_text(json.dumps({"size": size_name}))
     return root
+
+
+def raw_glob(root: Path, view: FeatureView) -> str:
+    """The glob of ``view``'s raw Parquet files (see :func:`ensure_raw`)."""
+    return str(root / "raw" / view.name / "*.parquet")
+
+
+def ensure_raw(root: Path) -> None:
+    """Raw Parquet files per view, as a user would point ``FeatureTable(source=glob)`` at:
+    the offline store's partition files (symlinked) plus one last file of late exact
+    duplicates of (user_id, event_timestamp, created_timestamp) for 0.1% of the rows, each
+    written twice with new values, so only the last copy in source order is correct."""
+    marker = root / "raw" / "done.json"
+    if marker.exists():
+        return
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for view in views():
+        directory = root / "raw" / view.name
+        directory.mkdir(parents=True, exist_ok=True)
+        for partition in sorted((root / "offline" / view.name).glob("*.parquet")):
+            link = directory / partition.name
+            if not link.exists():
+                link.symlink_to(partition.resolve())
+        copies = " UNION ALL ".join(
+            f"SELECT {n} AS copy, user_id, event_timestamp, created_timestamp, "
+            + ", ".join(f"{f} + {n} AS {f}" for f in view.feature_names)
+            + f" FROM read_parquet('{root / 'offline' / view.name}/*.parquet') "
+            "WHERE hash(user_id, event_timestamp) % 1000 = 0"
+            for n in (1, 2)
+        )
+        con.sql(
+            f"COPY (SELECT * EXCLUDE (copy) FROM ({copies}) ORDER BY copy, user_id, "
+            f"event_timestamp) TO '{directory / 'zz_late_duplicates.parquet'}' (FORMAT parquet)"
+        )
+    con.close()
+    marker.write_text(json.dumps({"raw": True}))

@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -105,16 +105,23 @@ def point_in_time_join(
     duckdb_settings = DuckDBSettings(duckdb_threads, duckdb_memory_limit, duckdb_temp_directory)
     schema = _feature_schema(prepared)
     if to_parquet is not None:
-        batches = _feature_batches(
-            chosen,
-            entity,
-            prepared,
-            inclusive,
-            spark=spark,
-            broadcast_threshold_rows=broadcast_threshold_rows,
-            duckdb_settings=duckdb_settings,
-        )
-        return _write_parquet(Path(to_parquet), entity, batches, schema)
+        path = Path(to_parquet)
+        if entity.num_rows == 0:
+            return _write_parquet(path, entity, iter(()), schema)
+        if chosen == "spark":
+            from feature_platform.offline.spark_engine import spark_write_parquet
+
+            return spark_write_parquet(
+                spark,
+                entity,
+                _entity_arrow(entity),
+                prepared,
+                inclusive,
+                broadcast_threshold_rows,
+                path,
+            )
+        batches = duckdb_join_batches(entity, prepared, inclusive, duckdb_settings)
+        return _write_parquet(path, entity, batches, schema)
     if entity.num_rows == 0:
         features = schema.empty_table()
     elif chosen == "spark":
@@ -152,27 +159,6 @@ def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
             for feature, name in zip(table.spec.features, table.output_names)
         ]
     )
-
-
-def _feature_batches(
-    engine: Literal["duckdb", "spark"],
-    entity: PreparedEntity,
-    tables: list[PreparedTable],
-    inclusive: bool,
-    *,
-    spark: Any,
-    broadcast_threshold_rows: int,
-    duckdb_settings: DuckDBSettings,
-) -> Iterator[pa.RecordBatch]:
-    if entity.num_rows == 0:
-        return iter(())
-    if engine == "spark":
-        from feature_platform.offline.spark_engine import spark_join
-
-        return iter(
-            spark_join(spark, entity, tables, inclusive, broadcast_threshold_rows).to_batches()
-        )
-    return duckdb_join_batches(entity, tables, inclusive, duckdb_settings)
 
 
 def _entity_arrow(entity: PreparedEntity) -> pa.Table:

@@ -18,6 +18,10 @@ or object store).
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -180,6 +184,35 @@ def _broadcast(
     )
 
 
+def _joined(
+    spark: Any,
+    entity: PreparedEntity,
+    tables: list[PreparedTable],
+    inclusive: bool,
+    broadcast_threshold_rows: int,
+    entity_frame: DataFrame,
+) -> DataFrame:
+    """ROW of ``entity_frame`` with the output features of every table (unordered)."""
+    join_rows = spark.createDataFrame(entity.join_rows)
+    result = entity_frame
+    for table in tables:
+        frame, order = _source(spark, table)
+        features = _deduplicated(frame, table, order)
+        join = _broadcast if table.estimated_rows() <= broadcast_threshold_rows else _sort_merge
+        result = result.join(join(join_rows, features, table, inclusive), ROW, "left")
+    return result
+
+
+def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(name, table.feature_types[feature])
+            for table in tables
+            for feature, name in zip(table.spec.features, table.output_names)
+        ]
+    )
+
+
 def spark_join(
     spark: Any,
     entity: PreparedEntity,
@@ -188,22 +221,54 @@ def spark_join(
     broadcast_threshold_rows: int,
 ) -> pa.Table:
     """The joined feature columns (no entity columns), in entity row order, as Arrow."""
-    entity_frame = spark.createDataFrame(entity.join_rows)
-    result = entity_frame.select(ROW)
-    for table in tables:
-        frame, order = _source(spark, table)
-        features = _deduplicated(frame, table, order)
-        join = _broadcast if table.estimated_rows() <= broadcast_threshold_rows else _sort_merge
-        result = result.join(join(entity_frame, features, table, inclusive), ROW, "left")
-    names = [n for t in tables for n in t.output_names]
-    collected = result.orderBy(ROW).select(*[F.col(f"`{n}`") for n in names]).toArrow()
-    schema = pa.schema(
-        [
-            pa.field(name, table.feature_types[feature])
-            for table in tables
-            for feature, name in zip(table.spec.features, table.output_names)
-        ]
-    )
+    rows = spark.createDataFrame(entity.join_rows.select([ROW]))
+    result = _joined(spark, entity, tables, inclusive, broadcast_threshold_rows, rows)
+    schema = _feature_schema(tables)
+    collected = result.orderBy(ROW).select(*[F.col(f"`{n}`") for n in schema.names]).toArrow()
     return pa.Table.from_arrays(
-        [collected.column(n).cast(schema.field(n).type) for n in names], schema=schema
+        [collected.column(n).cast(schema.field(n).type) for n in schema.names], schema=schema
     )
+
+
+def spark_write_parquet(
+    spark: Any,
+    entity: PreparedEntity,
+    entity_columns: pa.Table,
+    tables: list[PreparedTable],
+    inclusive: bool,
+    broadcast_threshold_rows: int,
+    path: Path,
+) -> Path:
+    """Write the entity columns and the joined features, in entity row order, into the one
+    Parquet file ``path``, from an executor: the result never passes through the driver.
+
+    Spark writes into a temp folder next to ``path`` (one sorted partition, so one file),
+    which is then renamed into place; on a cluster ``path`` must be on storage the
+    executors write to and the driver can rename on. Entity columns take Spark's types
+    (timestamps become microseconds).
+    """
+    numbered = entity_columns.append_column(ROW, entity.join_rows.column(ROW))
+    result = _joined(
+        spark,
+        entity,
+        tables,
+        inclusive,
+        broadcast_threshold_rows,
+        spark.createDataFrame(numbered),
+    )
+    names = [*entity_columns.column_names, *_feature_schema(tables).names]
+    ordered = result.repartition(1).sortWithinPartitions(ROW)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.spark")
+    setting = "spark.sql.parquet.outputTimestampType"
+    previous = spark.conf.get(setting)
+    # INT96 (Spark's default) would lose the UTC marker of timestamp columns.
+    spark.conf.set(setting, "TIMESTAMP_MICROS")
+    try:
+        ordered.select(*[F.col(f"`{n}`") for n in names]).write.parquet(str(staging))
+        (part,) = staging.glob("part-*.parquet")
+        os.replace(part, path)
+    finally:
+        spark.conf.set(setting, previous)
+        shutil.rmtree(staging, ignore_errors=True)
+    return path

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from feature_platform.offline import FeatureTable, OfflineStore, point_in_time_join
 from feature_platform_tests.offline.cases import SHAPES, feature_table, random_case, view_for
@@ -83,3 +85,23 @@ def test_spark_reads_store_and_parquet_sources_like_duckdb(spark: Any, tmp_path:
     columns = list(case.entity.columns)
     assert _features(results[0], columns) == expected
     assert _features(results[1], columns) == expected
+    # to_parquet on Spark: an executor writes the one file, in entity order.
+    written = point_in_time_join(
+        case.entity,
+        engine_tables,
+        full_feature_names=True,
+        engine="spark",
+        spark=spark,
+        to_parquet=tmp_path / "out" / "train.parquet",
+    )
+    assert written == tmp_path / "out" / "train.parquet"
+    assert sorted(p.name for p in written.parent.iterdir()) == ["train.parquet"]
+    from_file = pq.read_table(written)
+    assert _features(from_file, columns) == expected
+    entity_back = from_file.select(columns).to_pandas()
+    for column in columns:
+        back, given = entity_back[column], case.entity[column]
+        if isinstance(given.dtype, pd.DatetimeTZDtype):
+            # Spark writes instants as UTC microseconds.
+            back, given = back.dt.tz_convert("UTC"), given.dt.tz_convert("UTC")
+        pd.testing.assert_series_equal(back, given, check_dtype=False, check_names=False)
