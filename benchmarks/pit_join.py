@@ -253,6 +253,13 @@ def run_child(
     method: str, source: str, root: Path, settings: dict[str, str], baseline_to_file: bool
 ) -> None:
     """Run one method once and print its time and checksum as JSON."""
+    # Every method starts with the same libraries loaded; only the join is timed.
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import feature_platform.offline  # noqa: F401
+
     out = root / f"result-{os.getpid()}.parquet"
     runners = {
         BASELINE: lambda: _raw_duckdb(
