@@ -54,6 +54,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--source", required=True, help="the stream source")
     replay.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
+    rebuild = commands.add_parser(
+        "rebuild-online",
+        help="rebuild the online store from the offline store (after Redis lost data); resumes where it stopped",
+    )
+    rebuild.add_argument("--view", action="append", help="only this view (repeatable; default every online view)")
+    rebuild.add_argument("--fresh", action="store_true", help="discard an interrupted rebuild's progress")
+    rebuild.add_argument("--range-entities", type=int, default=10_000, help="entities per key range (default 10000)")
+    rebuild.add_argument("--workers", type=int, default=4, help="ranges written in parallel (default 4)")
+    rebuild.add_argument("--max-rate", type=float, default=20_000, help="max rows/s written (default 20000)")
+    rebuild.add_argument("--min-rate", type=float, default=200, help="rows/s floor when backing off (default 200)")
+    rebuild.add_argument(
+        "--max-read-p99-ms", type=float, default=5.0, help="back off while online read p99 exceeds this (default 5)"
+    )
 
     serve = commands.add_parser("serve", help="start the HTTP feature server")
     serve.add_argument("--host", default="127.0.0.1")
@@ -125,7 +138,13 @@ def _staleness(views: Sequence[str] | None) -> None:
     store = FeatureStore()
     now = datetime.now(UTC)
     selected = [store.registry.view(v) for v in views] if views else store.registry.views
-    reports = [collect_staleness(v, store.offline_store, store.online_store, now=now) for v in selected]
+    from feature_platform.materialization.online_loss import PublishRecords
+
+    records = PublishRecords(store.settings.data_dir, store.settings.tenant)
+    reports = [
+        collect_staleness(v, store.offline_store, store.online_store, now=now, publish_records=records)
+        for v in selected
+    ]
     store.close()
     print(format_staleness_table(reports))
 
@@ -162,6 +181,30 @@ def _backfill(args: argparse.Namespace) -> None:
     run_backfill(defs, instance, view, args.start, args.end, force=args.force)
 
 
+def _rebuild(args: argparse.Namespace) -> None:
+    from feature_platform.materialization.rebuild import RebuildOptions, rebuild_online
+    from feature_platform.offline import OfflineStore
+    from feature_platform.online import RedisOnlineStore
+    from feature_platform.settings import load_settings
+    from feature_platform.specs import load_registry
+
+    settings = load_settings()
+    registry = load_registry(settings.registry)
+    views = [registry.view(v) for v in args.view] if args.view else registry.views
+    options = RebuildOptions(
+        range_entities=args.range_entities, workers=args.workers, max_rows_per_s=args.max_rate,
+        min_rows_per_s=args.min_rate, max_read_p99_ms=args.max_read_p99_ms,
+    )
+    with RedisOnlineStore(settings.redis_url, settings.tenant) as online:
+        result = rebuild_online(
+            views, OfflineStore(settings.offline_dir), online, settings.data_dir,
+            options=options, fresh=args.fresh, log=lambda line: print(line, flush=True),
+        )
+    p99 = "n/a" if result.read_p99_ms is None else f"{result.read_p99_ms:.2f} ms"
+    print(f"rebuild {result.rebuild_id} done: write rate ended at {result.final_rows_per_s:,.0f} rows/s "
+          f"after {result.rate_changes} adjustments; online read p99 during the load {p99}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a FeaturePlatformError prints its message and exits 1."""
     args = _parser().parse_args(argv)
@@ -176,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _backfill(args)
         elif args.command == "stream":
             _stream(args)
+        elif args.command == "rebuild-online":
+            _rebuild(args)
         elif args.command == "serve":
             from feature_platform.serving.server import run_server
             from feature_platform.settings import load_settings

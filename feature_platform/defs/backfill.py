@@ -7,8 +7,10 @@ import dagster as dg
 
 from feature_platform.defs.feature_view_assets import offline_key, online_key
 from feature_platform.defs.jobs import materialize_job_name, partition_range_tags
-from feature_platform.errors import FeaturePlatformError
+from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.errors import ConfigError, FeaturePlatformError
 from feature_platform.materialization.backfill import missing_ranges, partition_keys
+from feature_platform.materialization.online_loss import OnlineStoreLostError, detect_loss
 from feature_platform.specs import FeatureView
 
 
@@ -26,8 +28,18 @@ def run_backfill(
 
     Partitions whose online asset is already materialized are skipped unless ``force``;
     each contiguous run of the rest is one single-run backfill. Returns the ranges run.
+    When the online store lost the view's data, that shortcut is refused
+    (OnlineStoreLostError, which says to run ``rebuild-online``).
     """
     keys = partition_keys(view.partitioning, start, end)
+    if not force:
+        # "Already published" is only true while the online store still holds it.
+        platform = (defs.resources or {}).get("feature_platform")
+        if not isinstance(platform, FeaturePlatformResource):
+            raise ConfigError("The definitions have no 'feature_platform' resource; build them with build_definitions")
+        loss = detect_loss(view, platform.offline_store(), platform.online_store(), platform.publish_records())
+        if loss.lost:
+            raise OnlineStoreLostError([loss])
     done = set() if force else set(instance.get_materialized_partitions(online_key(view)))
     ranges = missing_ranges(keys, done)
     skipped = len(keys) - sum(keys.index(last) - keys.index(first) + 1 for first, last in ranges)

@@ -19,6 +19,7 @@ from feature_platform.defs.monitoring import (
 from feature_platform.defs.ops import hourly_incremental_job, online_cleanup_job
 from feature_platform.defs.partitions import view_partitions_def
 from feature_platform.defs.quality_checks import build_quality_checks
+from feature_platform.defs.recovery import rebuild_online_job
 from feature_platform.defs.resources import (
     FeaturePlatformResource,
     spark_resource,
@@ -67,6 +68,7 @@ def build_definitions(
     )
     jobs: list[object] = [
         *materialize_jobs, validation_job, monitoring_job, hourly_incremental_job, online_cleanup_job,
+        rebuild_online_job,
     ]
     resources: dict[str, object] = {
         "feature_platform": platform,

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import OnlineStoreError
+from feature_platform.materialization.online_loss import record_publish
 from feature_platform.online import PublishProgress
 from feature_platform.specs import FeatureView
 
@@ -92,7 +93,15 @@ class RedisOnlineStoreIOManager(dg.IOManager):
                 f"{progress.skipped_expired} already expired ({progress.rows_per_s:,.0f} rows/s)"
             )
 
-        result = self.platform.online_store().publish(view, obj, progress=log_progress)
+        store = self.platform.online_store()
+        result = store.publish(view, obj, progress=log_progress)
+        if not record_publish(
+            view, store, self.platform.offline_store(), self.platform.publish_records(), context.run_id, result.entities
+        ):
+            context.log.warning(
+                f"online store lost data for {view.name} (its publish marker is gone or foreign): this run "
+                "published its partitions only; run `feature-platform rebuild-online` to restore the rest"
+            )
         context.add_output_metadata(
             {
                 "dagster/row_count": dg.MetadataValue.int(result.entities),

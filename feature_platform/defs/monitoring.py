@@ -84,7 +84,7 @@ def view_staleness(
     last, failed = materialization_status(instance, view)
     return collect_staleness(
         view, platform.offline_store(), platform.online_store(), now=now,
-        last_materialization=last, materialization_failed=failed,
+        last_materialization=last, materialization_failed=failed, publish_records=platform.publish_records(),
     )
 
 

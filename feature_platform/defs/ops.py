@@ -15,6 +15,11 @@ from feature_platform.materialization.incremental import (
     DEFAULT_REPROCESSING_WINDOW,
     publish_incremental,
 )
+from feature_platform.materialization.online_loss import (
+    OnlineStoreLostError,
+    detect_loss,
+    record_publish,
+)
 from feature_platform.specs import FeatureView
 
 INCREMENTAL_JOB = "hourly_incremental_job"
@@ -42,14 +47,23 @@ def publish_views(
     reprocessing_window: timedelta,
 ) -> Iterator[tuple[FeatureView, dict[str, object]]]:
     """Publish rows created since each view's checkpoint; yields each view with the facts
-    of its publish (rows read, written, kept newer, the new checkpoint)."""
+    of its publish (rows read, written, kept newer, the new checkpoint). When the online
+    store lost any of the views, nothing is published and the op fails, saying to rebuild."""
     checkpoints = CheckpointStore(platform.settings.data_dir / "checkpoints")
+    records = platform.publish_records()
+    online, offline = platform.online_store(), platform.offline_store()
+    # The checkpoint says "published up to here"; after a loss that is no longer true.
+    lost = [r for r in (detect_loss(v, offline, online, records) for v in views) if r.lost]
+    if lost:
+        # Terminal: retrying cannot bring the data back, a rebuild does.
+        raise dg.Failure(description=str(OnlineStoreLostError(lost)), allow_retries=False)
     with open_warehouse(warehouse) as con:
         for view in views:
             result = publish_incremental(
-                con, view, platform.online_store(), checkpoints,
+                con, view, online, checkpoints,
                 now=datetime.now(UTC), reprocessing_window=reprocessing_window,
             )
+            record_publish(view, online, offline, records, context.run_id, result.write.entities)
             context.log.info(
                 f"{view.name}: read {result.rows_read} rows created after {result.read_after}; "
                 f"wrote {result.write.written}, unchanged {result.write.unchanged}, "

@@ -20,6 +20,7 @@ from feature_platform.settings import Settings, load_settings
 from feature_platform.specs import Registry, load_registry
 
 if TYPE_CHECKING:
+    from feature_platform.materialization.online_loss import PublishRecords
     from feature_platform.offline import OfflineStore
     from feature_platform.online import RedisOnlineStore
 
@@ -68,6 +69,12 @@ class FeaturePlatformResource(dg.ConfigurableResource):
         from feature_platform.offline import OfflineStore
 
         return OfflineStore(self.settings.offline_dir)
+
+    def publish_records(self) -> PublishRecords:
+        """The platform's record of which runs published each view (online loss detection)."""
+        from feature_platform.materialization.online_loss import PublishRecords
+
+        return PublishRecords(self.settings.data_dir, self.settings.tenant)
 
     def online_store(self) -> RedisOnlineStore:
         """The Redis online store; one client (and connection pool) per resource instance."""

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
 from feature_platform.errors import OfflineStoreError
+
+
+def write_json_atomically(path: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``path``: temp file, fsync, rename (readers see old or new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 class CheckpointStore:
@@ -39,11 +51,4 @@ class CheckpointStore:
 
     def set(self, view_name: str, created_timestamp: datetime) -> None:
         """Record the checkpoint atomically (temp file, fsync, rename)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self._path(view_name)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        with open(tmp, "w") as handle:
-            json.dump({"created_timestamp": created_timestamp.isoformat()}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_json_atomically(self._path(view_name), {"created_timestamp": created_timestamp.isoformat()})

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pyarrow.compute as pc
 
 from feature_platform.errors import OnlineStoreUnavailableError
+from feature_platform.materialization.online_loss import PublishRecords, detect_loss
 from feature_platform.monitoring.staleness import StalenessReport, compute_staleness
 from feature_platform.monitoring.thresholds import AlertThresholds
 from feature_platform.offline import OfflineStore
@@ -45,16 +46,21 @@ def collect_staleness(
     last_materialization: datetime | None = None,
     materialization_failed: bool = False,
     thresholds: AlertThresholds | None = None,
+    publish_records: PublishRecords | None = None,
 ) -> StalenessReport:
     """The view's staleness report at ``now``, measured from what the stores hold.
 
     ``last_materialization`` defaults to the newest partition file's time. An unreachable
-    online store is reported as such (an EMERGENCY), not raised.
+    online store is reported as such (an EMERGENCY), not raised. Given the platform's
+    ``publish_records``, a store that lost the view's data is an EMERGENCY too.
     """
     online_unreachable = False
+    online_lost = None
     online_ts: list[datetime | None] | None = None
     try:
         online_ts = [event_ts for _key, event_ts, _created, _values in online_store.iter_entities(view, now=now)]
+        if publish_records is not None:
+            online_lost = detect_loss(view, offline_store, online_store, publish_records, now=now).reason
     except OnlineStoreUnavailableError:
         online_unreachable = True
     return compute_staleness(
@@ -66,4 +72,5 @@ def collect_staleness(
         thresholds=thresholds or AlertThresholds.for_view(view),
         materialization_failed=materialization_failed,
         online_unreachable=online_unreachable,
+        online_lost=online_lost,
     )

@@ -47,6 +47,7 @@ class StalenessReport:
     age_p99: timedelta | None
     materialization_failed: bool = False
     online_unreachable: bool = False
+    online_lost: str | None = None
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
 
     @property
@@ -78,6 +79,7 @@ class StalenessReport:
             "age_p99_s": _seconds(self.age_p99),
             "materialization_failed": self.materialization_failed,
             "online_unreachable": self.online_unreachable,
+            "online_lost": self.online_lost,
         }
 
 
@@ -91,6 +93,7 @@ def compute_staleness(
     thresholds: AlertThresholds | None = None,
     materialization_failed: bool = False,
     online_unreachable: bool = False,
+    online_lost: str | None = None,
 ) -> StalenessReport:
     """Measure ``view``'s staleness at ``now`` and decide its alert level.
 
@@ -101,8 +104,11 @@ def compute_staleness(
     when the last successful materialization finished. Naive datetimes are read as UTC.
     ``thresholds`` default to :meth:`AlertThresholds.for_view`.
 
-    Levels (the worst rule wins): EMERGENCY when ``materialization_failed`` or
-    ``online_unreachable``; CRITICAL when a feature lag (online or offline) exceeds
+    ``online_lost``: why the online store lost the view's data (see
+    :mod:`feature_platform.materialization.online_loss`), or None.
+
+    Levels (the worst rule wins): EMERGENCY when ``materialization_failed``,
+    ``online_unreachable`` or ``online_lost``; CRITICAL when a feature lag (online or offline) exceeds
     ``critical_lag_factor`` x expected or the stale rate exceeds ``critical_stale_rate``;
     WARNING when a lag exceeds ``warning_lag_factor`` x expected, the stale rate exceeds
     ``warning_stale_rate``, the materialization lag exceeds its limit, the p99 age exceeds
@@ -131,6 +137,8 @@ def compute_staleness(
         reasons.append((AlertLevel.EMERGENCY, "materialization failed"))
     if online_unreachable:
         reasons.append((AlertLevel.EMERGENCY, "online store unreachable"))
+    if online_lost:
+        reasons.append((AlertLevel.EMERGENCY, f"online store lost data for {view.name}: {online_lost}"))
     for where, lag in (("online", online_lag), ("offline", offline_lag)):
         if lag is not None:
             reasons += _lag_rule(where, lag, expected, limits)
@@ -173,6 +181,7 @@ def compute_staleness(
         age_p99=p99,
         materialization_failed=materialization_failed,
         online_unreachable=online_unreachable,
+        online_lost=online_lost,
         thresholds=limits,
     )
 

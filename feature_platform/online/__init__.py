@@ -16,6 +16,7 @@ from feature_platform.online.response import EntityResult, FeatureValue, OnlineR
 from feature_platform.online.results import (
     CleanupResult,
     ProgressCallback,
+    PublishMarker,
     PublishProgress,
     WriteResult,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "OnlineStore",
     "OnlineStorePermissionError",
     "ProgressCallback",
+    "PublishMarker",
     "PublishProgress",
     "RedisOnlineStore",
     "TenantIsolation",

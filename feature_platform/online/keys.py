@@ -45,6 +45,8 @@ KEY_NAMESPACE = "fs"
 BUCKETS = 1024
 """Hash-tag buckets that entities spread over (fixed: changing it moves every key)."""
 _TAGS = [b"{%d}" % bucket for bucket in range(BUCKETS)]
+MARKER_SUFFIX = b"\xc1marker"
+"""The last part of a view's publish marker key (see :attr:`ViewKeys.marker`)."""
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -98,12 +100,18 @@ def primary_key(key: bytes) -> bytes:
 class ViewKeys:
     """The keys of one feature view for one tenant: build them, scan for them, read them."""
 
-    __slots__ = ("_cut", "pattern", "prefix")
+    __slots__ = ("_cut", "marker", "pattern", "prefix")
 
     def __init__(self, tenant: str, view: str) -> None:
         self.prefix = view_prefix(tenant, view)
         self.pattern = self.prefix + b"*"
         """The ``SCAN MATCH`` glob of every key of the view."""
+        self.marker = self.prefix + MARKER_SUFFIX
+        """The view's publish marker (a hash: run id, entity count, time). After the prefix
+        an entity key goes on with its ``{bucket}`` tag, the marker with the byte ``0xc1``
+        (which msgpack never emits either): it cannot collide with an entity, it stays
+        under the tenant's prefix (and ACL pattern), and as it has no tag it is a plain
+        single key on a cluster. Entity scans skip it: it has no event time."""
         self._cut = len(self.prefix)
 
     def key(self, values: Sequence[object]) -> bytes:

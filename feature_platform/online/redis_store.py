@@ -61,6 +61,7 @@ from feature_platform.online.results import (
     MAX_CLEANUP_EXAMPLES,
     CleanupResult,
     ProgressCallback,
+    PublishMarker,
     PublishProgress,
     WriteResult,
 )
@@ -557,6 +558,28 @@ class RedisOnlineStore(OnlineStore):
             if report is not None:
                 report(batch_end, written, unchanged)
         return written, unchanged
+
+    # -- publish markers -----------------------------------------------------------------
+
+    def write_marker(self, view: FeatureView, marker: PublishMarker) -> None:
+        """Replace ``view``'s publish marker (one hash, no expiry; one HSET of every field,
+        so it is atomic on a single node and on a cluster alike)."""
+        self.transport.execute(
+            [("HSET", self.view_keys(view).marker, b"run", marker.run_id, b"entities", marker.entities,
+              b"at", marker.written_at)],
+            f"writing the publish marker of {view.name!r}",
+        )
+
+    def read_marker(self, view: FeatureView) -> PublishMarker | None:
+        """``view``'s publish marker, or None when Redis has none."""
+        (reply,) = self.transport.execute(
+            [("HGETALL", self.view_keys(view).marker)], f"reading the publish marker of {view.name!r}"
+        )
+        if not reply:
+            return None
+        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+        fields = {bytes(k): bytes(v) for k, v in pairs}
+        return PublishMarker(fields[b"run"].decode(), int(fields[b"entities"]), fields[b"at"].decode())
 
     # -- scans, deletes, cleanup ---------------------------------------------------------
 

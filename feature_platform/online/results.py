@@ -62,6 +62,17 @@ ProgressCallback = Callable[[PublishProgress], None]
 
 
 @dataclass(frozen=True)
+class PublishMarker:
+    """The marker a publish leaves per (tenant, view): which run wrote last, how many
+    entities it published, and when. A store that lost its data has no marker (or one a
+    restore brought back from another time), which is how the loss is noticed."""
+
+    run_id: str
+    entities: int
+    written_at: str
+
+
+@dataclass(frozen=True)
 class CleanupResult:
     """What :meth:`OnlineStore.cleanup` removed from one view.
 

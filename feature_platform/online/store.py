@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any, Self
 
 from feature_platform.online.hotspots import ShardLoad
 from feature_platform.online.response import OnlineResponse
-from feature_platform.online.results import CleanupResult, ProgressCallback, WriteResult
+from feature_platform.online.results import (
+    CleanupResult,
+    ProgressCallback,
+    PublishMarker,
+    WriteResult,
+)
 from feature_platform.specs import FeatureView, ViewRequest
 
 if TYPE_CHECKING:
@@ -90,6 +95,14 @@ class OnlineStore(abc.ABC):
     def shard_loads(self) -> list[ShardLoad]:
         """Each shard's current ops/s (for hot-spot detection); none for a store without shards."""
         return []
+
+    @abc.abstractmethod
+    def write_marker(self, view: FeatureView, marker: PublishMarker) -> None:
+        """Replace ``view``'s publish marker (see :class:`PublishMarker`)."""
+
+    @abc.abstractmethod
+    def read_marker(self, view: FeatureView) -> PublishMarker | None:
+        """``view``'s publish marker, or None when the store has none."""
 
     @abc.abstractmethod
     def ping(self) -> None:

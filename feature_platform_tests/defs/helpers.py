@@ -12,6 +12,7 @@ import redis
 from feature_platform.defs import build_definitions
 from feature_platform.defs.jobs import materialize_job_name, partition_range_tags
 from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.online.keys import MARKER_SUFFIX
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, Partitioning
 
@@ -59,9 +60,10 @@ def source_rows(settings: Settings, view: FeatureView, start: object, end: objec
 
 
 def redis_dump(url: str) -> dict[bytes, dict[bytes, bytes]]:
-    """Every hash in the Redis database with its fields: the whole online state."""
+    """Every entity hash in the Redis database with its fields: the whole online state
+    (publish markers, which name the last run that published, are bookkeeping: left out)."""
     client = redis.Redis.from_url(url)
     try:
-        return {key: client.hgetall(key) for key in client.scan_iter(count=1000)}
+        return {key: client.hgetall(key) for key in client.scan_iter(count=1000) if not key.endswith(MARKER_SUFFIX)}
     finally:
         client.close()

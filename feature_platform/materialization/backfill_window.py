@@ -1,0 +1,103 @@
+"""The off-peak window for large backfills (the seed's "off-peak execution (2am-6am)").
+
+A deployment sets a daily UTC window such as ``02:00-06:00`` (it may wrap midnight:
+``22:00-04:00``). A large backfill launched outside it either waits for the window to open
+or runs now at a reduced online write rate; either way it says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from enum import Enum
+
+from feature_platform.errors import ConfigError
+
+_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class OutsideWindow(str, Enum):
+    """What a large backfill does when launched outside the window."""
+
+    WAIT = "wait"
+    REDUCED = "reduced"
+
+
+@dataclass(frozen=True)
+class BackfillWindow:
+    """A daily UTC window ``[start, end)``; ``start == end`` would be empty and is refused."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str, *, setting: str = "backfill window") -> BackfillWindow:
+        """``"HH:MM-HH:MM"`` (UTC); a ConfigError names ``setting`` and the format otherwise."""
+        match = _WINDOW.match(text)
+        if not match:
+            raise ConfigError(f"{setting} {text!r} is not a window; use HH:MM-HH:MM in UTC, e.g. 02:00-06:00")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise ConfigError(f"{setting} {text!r} has an impossible time; hours 00-23, minutes 00-59")
+        window = cls(time(h1, m1), time(h2, m2))
+        if window.start == window.end:
+            raise ConfigError(f"{setting} {text!r} is empty; start and end must differ")
+        return window
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M} UTC"
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` (UTC) falls inside the window."""
+        now = moment.astimezone(UTC).time()
+        if self.start < self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """The next time the window opens at or after ``moment`` (``moment`` itself if open)."""
+        moment = moment.astimezone(UTC)
+        if self.contains(moment):
+            return moment
+        opening = moment.replace(hour=self.start.hour, minute=self.start.minute, second=0, microsecond=0)
+        return opening if opening > moment else opening + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """How a backfill launched at ``now`` proceeds: at full rate, at ``rate_factor`` of it,
+    or after ``wait_until``; ``message`` says which and why."""
+
+    rate_factor: float
+    wait_until: datetime | None
+    message: str | None
+
+
+def decide(
+    window: BackfillWindow | None,
+    now: datetime,
+    *,
+    large: bool,
+    outside: OutsideWindow,
+    reduced_factor: float,
+    what: str,
+) -> WindowDecision:
+    """What a backfill (``what``, for the message) launched at ``now`` does.
+
+    No window, a small backfill, or a moment inside the window: full rate, no message.
+    """
+    if window is None or not large or window.contains(now):
+        return WindowDecision(1.0, None, None)
+    if outside is OutsideWindow.WAIT:
+        opening = window.next_opening(now)
+        return WindowDecision(
+            1.0, opening,
+            f"{what} is large and {now:%H:%M} UTC is outside the backfill window {window}: "
+            f"waiting until {opening.isoformat()} (set the window policy to 'reduced' to run now at a lower rate)",
+        )
+    return WindowDecision(
+        reduced_factor, None,
+        f"{what} is large and {now:%H:%M} UTC is outside the backfill window {window}: "
+        f"running now at {reduced_factor:.0%} of the online write rate",
+    )
