@@ -253,7 +253,10 @@ def rebuild_online(
     now = now or datetime.now(UTC)
     rate = options.rate()
     rebuild_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-    ordered = rebuild_order(views)
+    ordered = rebuild_order([v for v in views if not v.is_stream])
+    for view in views:
+        if view.is_stream:
+            log(f"{view.name}: skipped, a stream view (its online state comes from its stream processor)")
     root = Path(state_dir) / "rebuild" / online_store.tenant
     records = PublishRecords(state_dir, online_store.tenant)
     log(f"rebuild {rebuild_id}: {', '.join(f'{v.name} ({v.tier.value})' for v in ordered)}; "
