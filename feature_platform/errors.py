@@ -95,12 +95,24 @@ class FeatureNameCollisionError(SchemaError):
     """Two requested features would land in the same output column."""
 
 
+class PartitionWindowError(TerminalError, ValueError):
+    """A write window is empty or does not start and end on partition boundaries."""
+
+
+class RowOutsideWindowError(SchemaError):
+    """A row's event_timestamp lies outside the window being written."""
+
+
 class OfflineStoreError(FeaturePlatformError):
     """The offline store cannot read or write a partition."""
 
 
-class OnlineStoreError(FeaturePlatformError):
+class OnlineStoreError(TerminalError):
     """The online store rejected a read or write for a reason a retry will not fix."""
+
+
+class OnlineStorePermissionError(OnlineStoreError):
+    """Redis ACLs refused a command: the credentials may not touch these keys."""
 
 
 class OnlineStoreUnavailableError(TransientError):

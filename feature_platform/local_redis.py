@@ -17,8 +17,9 @@ PRIVATE_URL_FILE = "url"
 
 
 @dataclass(frozen=True)
-class RedisEndpoint:
-    """A Redis to use and whether this process started it."""
+class LocalRedis:
+    """A Redis for local use and whether this process started it (not to be confused with
+    :class:`feature_platform.online.connection.RedisEndpoint`, a parsed Redis URL)."""
 
     url: str
     started_private: bool
@@ -90,11 +91,11 @@ def start_private_redis(data_dir: Path) -> str:
     return url
 
 
-def ensure_redis(url: str, data_dir: Path) -> RedisEndpoint:
+def ensure_redis(url: str, data_dir: Path) -> LocalRedis:
     """``url`` if a Redis answers there, else a running private one (reused or started)."""
     if redis_answers(url):
-        return RedisEndpoint(url, started_private=False)
+        return LocalRedis(url, started_private=False)
     recorded = recorded_private_url(data_dir)
     if recorded and redis_answers(recorded):
-        return RedisEndpoint(recorded, started_private=False)
-    return RedisEndpoint(start_private_redis(data_dir), started_private=True)
+        return LocalRedis(recorded, started_private=False)
+    return LocalRedis(start_private_redis(data_dir), started_private=True)

@@ -14,6 +14,7 @@ from feature_platform.defs.feature_view_assets import online_key, source_model
 from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.ops import publish_views
 from feature_platform.defs.resources import FeaturePlatformResource
+from feature_platform.errors import ConfigError
 from feature_platform.materialization.incremental import DEFAULT_REPROCESSING_WINDOW
 from feature_platform.sample_data.dbt_env import dbt_env
 from feature_platform.specs import FeatureView, FreshnessTier
@@ -31,7 +32,7 @@ def microbatch_job_name(tier: FreshnessTier) -> str:
 def dbt_build_args(models: Sequence[str]) -> list[str]:
     """`dbt build` of ``models`` and the models they read (their tests included)."""
     if not models:
-        raise ValueError("dbt_build_args needs at least one model")
+        raise ConfigError("dbt_build_args needs at least one model")
     return ["build", "--select", " ".join(f"+{m}" for m in sorted(set(models)))]
 
 

@@ -21,6 +21,7 @@ from feature_platform.defs.jobs import DBT_BUILD_JOB, materialize_job_name
 from feature_platform.defs.microbatch import build_microbatch_job
 from feature_platform.defs.monitoring import MONITORING_JOB
 from feature_platform.defs.ops import CLEANUP_JOB, INCREMENTAL_JOB
+from feature_platform.errors import ConfigError
 from feature_platform.materialization.cadence import RefreshMode, cadence_for, cron_for
 from feature_platform.specs import FeatureView, FreshnessTier, Partitioning
 
@@ -113,7 +114,7 @@ def _schedule(
     name: str, job_name: str, cron: str | None, run_config: dict[str, object] | None = None
 ) -> dg.ScheduleDefinition:
     if cron is None:
-        raise ValueError(f"Schedule {name!r} needs a cron expression")
+        raise ConfigError(f"Schedule {name!r} needs a cron expression")
     return dg.ScheduleDefinition(
         name=name, job_name=job_name, cron_schedule=cron, execution_timezone="UTC", run_config=run_config
     )

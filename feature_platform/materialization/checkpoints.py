@@ -8,23 +8,18 @@ everything again", and core code and the CLI can read them without Dagster.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from datetime import datetime
 from pathlib import Path
 
 from feature_platform.errors import OfflineStoreError
+from feature_platform.files import atomic_write
 
 
 def write_json_atomically(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path``: temp file, fsync, rename (readers see old or new)."""
+    """Write ``data`` as JSON to ``path``, replacing it atomically (:func:`atomic_write`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data))
 
 
 class CheckpointStore:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from feature_platform.errors import ConfigError
+
 
 class AlertLevel(IntEnum):
     """How bad a feature view's freshness is; higher is worse, so levels compare with ``<``.
@@ -29,7 +31,7 @@ class AlertLevel(IntEnum):
 
     @classmethod
     def parse(cls, value: object) -> AlertLevel:
-        """A level from itself, its name (any case) or its number; ValueError otherwise."""
+        """A level from itself, its name (any case) or its number; ConfigError otherwise."""
         if isinstance(value, AlertLevel):
             return value
         if isinstance(value, str) and value.upper() in cls.__members__:
@@ -37,7 +39,7 @@ class AlertLevel(IntEnum):
         if isinstance(value, int) and not isinstance(value, bool):
             return cls(value)
         names = ", ".join(cls.__members__)
-        raise ValueError(f"Unknown alert level {value!r}; use one of {names}")
+        raise ConfigError(f"Unknown alert level {value!r}; use one of {names}")
 
 
 _PRIORITY = {

@@ -1,7 +1,6 @@
 """The offline store (Parquet partitions read by DuckDB) and the point-in-time join engines."""
 
-from feature_platform.errors import NullValueError
-from feature_platform.offline.errors import PartitionWindowError, RowOutsideWindowError
+from feature_platform.errors import NullValueError, PartitionWindowError, RowOutsideWindowError
 from feature_platform.offline.feature_table import FeatureSource, FeatureTable
 from feature_platform.offline.partitioned_source import PartitionedParquetSource
 from feature_platform.offline.pit_join import point_in_time_join

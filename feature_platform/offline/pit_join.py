@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_platform.errors import ConfigError, SchemaError
+from feature_platform.files import atomic_write
 from feature_platform.offline.duckdb_engine import (
     DuckDBSettings,
     duckdb_join_batches,
@@ -197,19 +197,14 @@ def _write_parquet(
     base = _entity_arrow(entity)
     full = pa.schema([*base.schema, *schema])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     offset = 0
-    try:
-        with pq.ParquetWriter(tmp, full) as writer:
-            for batch in batches:
-                part = _append(
-                    base.slice(offset, batch.num_rows), pa.Table.from_batches([batch], schema)
-                )
-                writer.write_table(part)
-                offset += batch.num_rows
-            if offset == 0:
-                writer.write_table(full.empty_table())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, pq.ParquetWriter(tmp, full) as writer:
+        for batch in batches:
+            part = _append(
+                base.slice(offset, batch.num_rows), pa.Table.from_batches([batch], schema)
+            )
+            writer.write_table(part)
+            offset += batch.num_rows
+        if offset == 0:
+            writer.write_table(full.empty_table())
     return path

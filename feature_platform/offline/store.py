@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,9 +15,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from feature_platform.errors import MissingColumnError, OfflineStoreError
+from feature_platform.errors import (
+    MissingColumnError,
+    OfflineStoreError,
+    PartitionWindowError,
+    RowOutsideWindowError,
+)
+from feature_platform.files import atomic_write
 from feature_platform.offline.duckdb_sql import connect, quote, timestamp_literal
-from feature_platform.offline.errors import PartitionWindowError, RowOutsideWindowError
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.partitioned_source import (
     PartitionedParquetSource,
@@ -227,32 +231,10 @@ def quote_path(path: Path | str) -> str:
     return "'" + os.fspath(path).replace("'", "''") + "'"
 
 
-def _fsync(fd: int) -> None:
-    os.fsync(fd)
-
-
 def write_atomically(path: Path, table: pa.Table) -> None:
-    """Write ``table`` to ``path`` so that readers see the old file or the new one, never a mix.
-
-    The rows go to a hidden temp file in the same directory (same file system, so the rename
-    is atomic), which is fsynced before it replaces ``path``; the directory is fsynced after,
-    so the rename survives a power loss. On any failure the temp file is removed and the old
-    file is left as it was.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    """Write ``table`` to ``path`` durably, replacing it atomically (:func:`atomic_write`)."""
     try:
-        with open(tmp, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            _fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OfflineStoreError(f"Cannot write partition file {path}: {exc}") from exc
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        _fsync(directory)
-    finally:
-        os.close(directory)
+        with atomic_write(path) as tmp:
+            pq.write_table(table, tmp)
+    except OSError as exc:
+        raise OfflineStoreError(f"Cannot write partition file {path}: {exc}") from exc

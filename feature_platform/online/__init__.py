@@ -7,8 +7,9 @@ Public API: :class:`OnlineStore` (the interface), :class:`RedisOnlineStore`,
 :class:`TenantRouting` / :class:`TenantTarget` (multi-tenancy).
 """
 
+from feature_platform.errors import OnlineStorePermissionError
 from feature_platform.online.cache import CacheStats, HotKey, HotKeyTracker, L1Cache
-from feature_platform.online.connection import OnlineStorePermissionError, redact_url
+from feature_platform.online.connection import redact_url
 from feature_platform.online.l2_cache import L2Cache, L2Stats
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.redis_store import RedisOnlineStore

@@ -13,12 +13,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 
-from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
-
-
-class OnlineStorePermissionError(OnlineStoreError):
-    """Redis ACLs refused a command: the credentials may not touch these keys."""
-
+from feature_platform.errors import (
+    ConfigError,
+    OnlineStoreError,
+    OnlineStorePermissionError,
+    OnlineStoreUnavailableError,
+)
 
 _SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")

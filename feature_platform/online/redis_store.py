@@ -79,6 +79,8 @@ from feature_platform.streaming.tiles import aggregate_row, split_aggregate_requ
 if TYPE_CHECKING:
     import pandas as pd
 
+    from feature_platform.streaming.push import TenantLogs
+
 logger = logging.getLogger(__name__)
 
 _READ_FIELDS = (b"e", b"c", b"v")
@@ -189,6 +191,16 @@ class RedisOnlineStore(OnlineStore):
                 self.url, tenant, _pools=self._pools, _siblings=self._siblings, **self._settings  # type: ignore[arg-type]
             )
         return store
+
+    def served_tenants(self) -> frozenset[str]:
+        """This store's tenant and every tenant of its routing."""
+        return frozenset({self.tenant, *self.routing.tenants})
+
+    def event_logs(self) -> TenantLogs:
+        """Per-tenant event logs on this store's Redis (and its tenants' routed ones)."""
+        from feature_platform.streaming.push import TenantLogs
+
+        return TenantLogs(self.url, self.routing)
 
     def view_keys(self, view: FeatureView) -> ViewKeys:
         """The key layout of ``view``'s entities for this store's tenant."""

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from feature_platform.online.cache import L1Cache
+    from feature_platform.streaming.push import TenantLogs
+
 EntityRecord = tuple[dict[str, object], datetime, datetime, dict[str, Any]]
 """One stored entity: join keys, event timestamp, created timestamp, feature values."""
 
@@ -31,6 +34,8 @@ class OnlineStore(abc.ABC):
     values past the view's ttl are reported EXPIRED and never served."""
 
     tenant: str
+    cache: L1Cache | None = None
+    """The in-process cache in front of the store, if any (the server reports its stats)."""
 
     @abc.abstractmethod
     def publish(
@@ -111,6 +116,15 @@ class OnlineStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    def served_tenants(self) -> frozenset[str]:
+        """Every tenant :meth:`for_tenant` can serve (by default only :attr:`tenant`)."""
+        return frozenset({self.tenant})
+
+    def event_logs(self) -> TenantLogs | None:
+        """The per-tenant event logs that ``POST /push`` appends to beside this store, or
+        None when the store hosts none (the server then offers no ``/push``)."""
+        return None
 
     def for_tenant(self, tenant: str) -> OnlineStore:
         """The same store bound to another tenant (stores without tenants refuse)."""

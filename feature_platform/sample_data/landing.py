@@ -7,11 +7,11 @@ a half-written file: temporary files do not end in ``.parquet``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import uuid
 from collections.abc import Mapping
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feature_platform.errors import ConfigError, MissingColumnError, SchemaError
+from feature_platform.files import atomic_write
 from feature_platform.sample_data.raw_schema import (
     EVENT_TIME_COLUMNS,
     INGEST_DATE_PARTITION,
@@ -121,8 +122,8 @@ def write_by_ingest_date(table_dir: Path, rows: pa.Table, file_name: str) -> tup
     are written are they renamed into place.
     """
     days = rows.column(INGESTED_AT).cast(pa.int64()).to_numpy() // _MICROS_PER_DAY
-    pending: list[tuple[Path, Path]] = []
-    try:
+    written: list[Path] = []
+    with ExitStack() as renames:  # every file is renamed into place only once all are written
         for day in np.unique(days):
             folder = (
                 table_dir
@@ -130,15 +131,10 @@ def write_by_ingest_date(table_dir: Path, rows: pa.Table, file_name: str) -> tup
             )
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / file_name
-            temporary = folder / f".{file_name}.{uuid.uuid4().hex}.tmp"
-            pending.append((temporary, final))
+            temporary = renames.enter_context(atomic_write(final, durable=False))
             pq.write_table(rows.filter(pa.array(days == day)), temporary)
-        for temporary, final in pending:
-            os.replace(temporary, final)
-    finally:
-        for temporary, _ in pending:
-            temporary.unlink(missing_ok=True)
-    return tuple(final for _, final in pending)
+            written.append(final)
+    return tuple(written)
 
 
 def replace_tables(landing_dir: Path, tables: Mapping[str, pa.Table], file_name: str) -> None:

@@ -184,11 +184,11 @@ def _push_endpoints(
     registry: Registry, online_store: OnlineStore, logs: TenantLogs | None, tenants: Collection[str], metrics: ServerMetrics
 ) -> list[Endpoint]:
     """``POST /push`` (:mod:`.push_endpoint`) over ``logs``, by default the event logs on the
-    Redis (and tenant routing) of a RedisOnlineStore; none for another store."""
+    store's Redis (``OnlineStore.event_logs``); none for a store without event logs."""
     if logs is None:
-        if not isinstance(online_store, RedisOnlineStore):
+        logs = online_store.event_logs()
+        if logs is None:
             return []
-        logs = TenantLogs(online_store.url, online_store.routing)
     handler = push_handler(
         registry, logs, online_store.tenant, tenants, on_refused=lambda tenant, _: metrics.rate_limited.labels(tenant).inc()
     )
@@ -247,18 +247,14 @@ def create_app(
     """The feature server app over ``online_store``.
 
     ``tenants``: tenants a request may name in ``X-Tenant`` (default: the store's tenant
-    and, for a RedisOnlineStore, every tenant of its routing). ``rate_limiter``: per-tenant
+    and every tenant it routes: ``OnlineStore.served_tenants``). ``rate_limiter``: per-tenant
     request limits (default: none). ``max_entities``: entity rows per request.
     ``extra_endpoints`` join the routing table (and the OpenAPI document).
     ``stream_logs``: the event logs ``POST /push`` appends to (default: on the store's Redis).
     """
-    cache = online_store.cache if isinstance(online_store, RedisOnlineStore) else None
+    cache = online_store.cache
     metrics = metrics or ServerMetrics(cache, online_store.shard_loads)
-    if tenants is None:
-        tenants = {online_store.tenant}
-        if isinstance(online_store, RedisOnlineStore):
-            tenants |= set(online_store.routing.tenants)
-    allowed = frozenset(tenants)
+    allowed = online_store.served_tenants() if tenants is None else frozenset(tenants)
     limiter = rate_limiter or TenantRateLimiter()
 
     def timed(endpoint: str, handler: Handler) -> Handler:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from feature_platform import files
 from feature_platform.errors import (
     MissingColumnError,
     OfflineStoreError,
@@ -30,7 +31,6 @@ from feature_platform.offline import (
     RowOutsideWindowError,
     point_in_time_join,
 )
-from feature_platform.offline import store as store_module
 
 VIEW = user_purchase_activity  # daily, ttl 30 days, keys: user_id
 
@@ -158,7 +158,7 @@ def test_failed_write_leaves_the_old_partition_and_no_temp_file(
         raise OSError(28, "No space left on device")
 
     # The new rows are fully written to the temp file; the failure comes before the rename.
-    monkeypatch.setattr(store_module, "_fsync", disk_full)
+    monkeypatch.setattr(files, "_fsync", disk_full)
     with pytest.raises(OfflineStoreError, match="No space left"):
         store.write_partitions(VIEW, day(1), day(2), rows([day(1, 2)], value=2))
     assert path.read_bytes() == old

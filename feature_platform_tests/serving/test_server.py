@@ -17,7 +17,7 @@ import pytest
 
 from feature_platform.feature_repo import default_registry
 from feature_platform.feature_repo.views import user_profile, user_purchase_activity
-from feature_platform.online import L1Cache, RedisOnlineStore, TenantRouting
+from feature_platform.online import L1Cache, OnlineStore, RedisOnlineStore, TenantRouting
 from feature_platform.serving.rate_limit import TenantRateLimiter
 from feature_platform.serving.server import create_app
 from feature_platform_tests.online.conftest import now_utc
@@ -194,3 +194,50 @@ def test_run_server_serves_the_repo_features(redis_url: str, tmp_path: Path) -> 
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class Delegating(OnlineStore):
+    """Another OnlineStore implementation (here over Redis): the server must serve it through
+    the interface alone, with no knowledge of the concrete class."""
+
+    def __init__(self, inner: OnlineStore) -> None:
+        self.inner, self.tenant, self.cache = inner, inner.tenant, inner.cache
+
+    def publish(self, view: Any, rows: Any, *, now: Any = None, progress: Any = None) -> Any:
+        return self.inner.publish(view, rows, now=now, progress=progress)
+
+    def read(self, requests: Any, entity_rows: Any, *, now: Any = None, full_feature_names: bool = False) -> Any:
+        return self.inner.read(requests, entity_rows, now=now, full_feature_names=full_feature_names)
+
+    def iter_entities(self, view: Any, *, include_expired: bool = False, now: Any = None) -> Any:
+        return self.inner.iter_entities(view, include_expired=include_expired, now=now)
+
+    def delete_entities(self, view: Any, keys: Any) -> int:
+        return self.inner.delete_entities(view, keys)
+
+    def cleanup(self, view: Any, now: Any = None, existing_keys: Any = None) -> Any:
+        return self.inner.cleanup(view, now, existing_keys)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def for_tenant(self, tenant: str) -> OnlineStore:
+        return Delegating(self.inner.for_tenant(tenant))
+
+    def served_tenants(self) -> frozenset[str]:
+        return self.inner.served_tenants()
+
+
+def test_the_server_serves_any_online_store_through_its_interface(redis_url: str, start_server: Start) -> None:
+    routing = TenantRouting.from_config({"globex": "prefix"})
+    inner = RedisOnlineStore(redis_url, "acme", tenants=routing, cache=L1Cache())
+    publish(inner.for_tenant("globex"), country="GL")
+    server = start_server(create_app(default_registry(), Delegating(inner)))
+    request = {"entities": {"user_id": [1]}, "features": ["user_profile:country"]}
+    answer = httpx.post(f"{server.url}/get-online-features", json=request, headers={"X-Tenant": "globex"})
+    assert answer.status_code == 200 and columns(answer.json())["country"]["values"] == ["GL"]
+    assert "/push" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]  # this store hosts no event logs
+    assert "feature_server_cache_hit_ratio" in httpx.get(f"{server.url}/metrics").text  # the cache is seen
