@@ -218,6 +218,12 @@ class Delegating(OnlineStore):
     def cleanup(self, view: Any, now: Any = None, existing_keys: Any = None) -> Any:
         return self.inner.cleanup(view, now, existing_keys)
 
+    def write_marker(self, view: Any, marker: Any) -> None:
+        self.inner.write_marker(view, marker)
+
+    def read_marker(self, view: Any) -> Any:
+        return self.inner.read_marker(view)
+
     def ping(self) -> None:
         self.inner.ping()
 
