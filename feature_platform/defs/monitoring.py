@@ -19,12 +19,17 @@ from feature_platform.monitoring import (
     collect_staleness,
     freshness_windows,
 )
-from feature_platform.specs import FeatureView
+from feature_platform.specs import FeatureView, StalenessKind
 
 STALENESS_CHECK = "staleness"
 MONITORING_JOB = "freshness_monitoring_job"
 ALERT_SENSOR = "on_call_alert_sensor"
 _FRESHNESS_LEVELS = {"WARN": AlertLevel.WARNING, "FAIL": AlertLevel.CRITICAL}
+_KIND_MEASURE = {
+    StalenessKind.SNAPSHOT: "time since last confirmed by a materialization",
+    StalenessKind.EVENT: "now minus the newest event",
+    StalenessKind.WINDOWED_AGGREGATE: "time since computed",
+}
 
 
 def freshness_policy(view: FeatureView) -> dg.FreshnessPolicy:
@@ -94,7 +99,12 @@ def build_staleness_check(view: FeatureView) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=online_key(view),
         name=STALENESS_CHECK,
-        description=f"Staleness against the {view.tier.value} tier ({view.tier.expected_freshness}).",
+        description=(
+            f"Data staleness ({view.staleness.value if view.staleness else 'event'}: "
+            f"{_KIND_MEASURE[view.staleness or StalenessKind.EVENT]}) against the {view.tier.value} tier "
+            f"({view.tier.expected_freshness}); Dagster's freshness policy measures only the time since "
+            "the last materialization."
+        ),
     )
     def _staleness(context: dg.AssetCheckExecutionContext, feature_platform: FeaturePlatformResource) -> dg.AssetCheckResult:
         report = view_staleness(context.instance, feature_platform, view, datetime.now(UTC))

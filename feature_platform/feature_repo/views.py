@@ -8,14 +8,10 @@ from feature_platform.specs import (
     FeatureView,
     FreshnessTier,
     Partitioning,
+    StalenessKind,
     TableSource,
     ValueType,
 )
-
-# A row per event: a user whose last order is a week old still has a current value, so the
-# share of "stale" entities says nothing about the pipeline. These views alert on feature
-# and materialization lag only; the stale rate is still measured and reported.
-EVENT_DRIVEN_ALERTS = {"alert.warning_stale_rate": "1.0", "alert.critical_stale_rate": "1.0"}
 
 user_profile = FeatureView(
     name="user_profile",
@@ -28,6 +24,8 @@ user_profile = FeatureView(
     source=TableSource("fv_user_profile"),
     ttl=None,
     tier=FreshnessTier.STATIC,
+    # A profile holds until it changes: stale means "not confirmed lately", not "old event".
+    staleness=StalenessKind.SNAPSHOT,
     partitioning=Partitioning.DAILY,
     description="Slowly changing user attributes; a row per profile change.",
     owner="growth-ml@example.com",
@@ -50,7 +48,7 @@ user_purchase_activity = FeatureView(
     partitioning=Partitioning.DAILY,
     description="Rolling purchase aggregates, a row per order.",
     owner="growth-ml@example.com",
-    tags={"domain": "orders", **EVENT_DRIVEN_ALERTS},
+    tags={"domain": "orders"},
 )
 
 user_session_activity = FeatureView(
@@ -67,7 +65,7 @@ user_session_activity = FeatureView(
     partitioning=Partitioning.HOURLY,
     description="Browsing-session activity, a row per page view.",
     owner="recs-ml@example.com",
-    tags={"domain": "sessions", **EVENT_DRIVEN_ALERTS},
+    tags={"domain": "sessions"},
 )
 
 ALL_VIEWS = [user_profile, user_purchase_activity, user_session_activity]

@@ -57,12 +57,17 @@ def collect_staleness(
     online_unreachable = False
     online_lost = None
     online_ts: list[datetime | None] | None = None
+    newest_created: datetime | None = None
     try:
-        online_ts = [event_ts for _key, event_ts, _created, _values in online_store.iter_entities(view, now=now)]
+        online_ts = []
+        for _key, event_ts, created_ts, _values in online_store.iter_entities(view, now=now):
+            online_ts.append(event_ts)
+            newest_created = created_ts if newest_created is None else max(newest_created, created_ts)
         if publish_records is not None:
             online_lost = detect_loss(view, offline_store, online_store, publish_records, now=now).reason
     except OnlineStoreUnavailableError:
         online_unreachable = True
+        online_ts = None
     return compute_staleness(
         view,
         now=now,
@@ -73,4 +78,5 @@ def collect_staleness(
         materialization_failed=materialization_failed,
         online_unreachable=online_unreachable,
         online_lost=online_lost,
+        last_computed=newest_created,
     )

@@ -12,7 +12,7 @@ import pandas as pd
 from feature_platform.errors import TimestampError
 from feature_platform.monitoring.levels import AlertLevel
 from feature_platform.monitoring.thresholds import AlertThresholds
-from feature_platform.specs import FeatureView, FreshnessTier
+from feature_platform.specs import FeatureView, FreshnessTier, StalenessKind
 
 _US = timedelta(microseconds=1)
 
@@ -49,6 +49,9 @@ class StalenessReport:
     online_unreachable: bool = False
     online_lost: str | None = None
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
+    kind: StalenessKind = StalenessKind.EVENT
+    staleness: timedelta | None = None
+
 
     @property
     def feature_lag(self) -> timedelta | None:
@@ -61,6 +64,8 @@ class StalenessReport:
         return {
             "view": self.view,
             "tier": self.tier.value,
+            "staleness_kind": self.kind.value,
+            "staleness_s": _seconds(self.staleness),
             "level": self.level.name,
             "priority": self.level.priority,
             "reasons": list(self.reasons),
@@ -94,8 +99,17 @@ def compute_staleness(
     materialization_failed: bool = False,
     online_unreachable: bool = False,
     online_lost: str | None = None,
+    last_computed: datetime | None = None,
 ) -> StalenessReport:
     """Measure ``view``'s staleness at ``now`` and decide its alert level.
+
+    The measure judged against the tier depends on ``view.staleness`` (SEMANTICS.md): a
+    SNAPSHOT view's staleness is its materialization lag (a value holds until it changes:
+    an old event time is not stale); an EVENT view's is now minus the newest event (online
+    and offline), with the p99-over-ttl rule; a
+    WINDOWED_AGGREGATE view's is the time since it was computed, the later of
+    ``last_materialization`` and ``last_computed`` (the newest created time of its online
+    values, for streamed tiles). The other measures are still reported.
 
     ``offline_max_event_ts``: the newest event timestamp in the offline store.
     ``online_event_timestamps``: the event timestamp of each entity's online value (a
@@ -108,11 +122,13 @@ def compute_staleness(
     :mod:`feature_platform.materialization.online_loss`), or None.
 
     Levels (the worst rule wins): EMERGENCY when ``materialization_failed``,
-    ``online_unreachable`` or ``online_lost``; CRITICAL when a feature lag (online or offline) exceeds
-    ``critical_lag_factor`` x expected or the stale rate exceeds ``critical_stale_rate``;
-    WARNING when a lag exceeds ``warning_lag_factor`` x expected, the stale rate exceeds
-    ``warning_stale_rate``, the materialization lag exceeds its limit, the p99 age exceeds
-    the view's ttl, or there is no data at all to measure; otherwise OK.
+    ``online_unreachable`` or ``online_lost``; CRITICAL when the judged staleness exceeds
+    ``critical_lag_factor`` x expected or the stale rate exceeds ``critical_stale_rate``
+    (when the view sets one); WARNING when it exceeds ``warning_lag_factor`` x expected,
+    the stale rate exceeds ``warning_stale_rate`` (when set), (EVENT) the p99 age exceeds the ttl,
+    the materialization lag exceeds its limit (never below the tier's warning threshold, so
+    a stopped pipeline pages at the tier's threshold first), or there is no data at all to
+    measure; otherwise OK.
     """
     limits = thresholds or AlertThresholds.for_view(view)
     at = _utc(now, "now")
@@ -132,6 +148,7 @@ def compute_staleness(
         q = np.percentile(ages_us, [50, 95, 99], method="inverted_cdf")
         p50, p95, p99 = (timedelta(microseconds=int(v)) for v in q)
 
+    kind = view.staleness or StalenessKind.EVENT
     reasons: list[tuple[AlertLevel, str]] = []
     if materialization_failed:
         reasons.append((AlertLevel.EMERGENCY, "materialization failed"))
@@ -139,25 +156,40 @@ def compute_staleness(
         reasons.append((AlertLevel.EMERGENCY, "online store unreachable"))
     if online_lost:
         reasons.append((AlertLevel.EMERGENCY, f"online store lost data for {view.name}: {online_lost}"))
-    for where, lag in (("online", online_lag), ("offline", offline_lag)):
-        if lag is not None:
-            reasons += _lag_rule(where, lag, expected, limits)
+    judged: timedelta | None
+    if kind is StalenessKind.EVENT:
+        lags = [lag for lag in (online_lag, offline_lag) if lag is not None]
+        judged = max(lags) if lags else None
+        for where, lag in (("online feature lag", online_lag), ("offline feature lag", offline_lag)):
+            if lag is not None:
+                reasons += _lag_rule(where, lag, expected, limits)
+    else:
+        if kind is StalenessKind.SNAPSHOT:
+            judged, what = mat_lag, "materialization lag (snapshot: time since last confirmed)"
+        else:
+            computed = [_utc(t, "last_computed") for t in (last_materialization, last_computed) if t is not None]
+            judged, what = (at - max(computed) if computed else None), "time since computed (windowed aggregate)"
+        if judged is not None:
+            reasons += _lag_rule(what, judged, expected, limits)
     if stale_rate is not None:
         share = f"{stale_rate:.1%} of {len(ages_us)} entities older than {expected}"
-        if stale_rate > limits.critical_stale_rate:
+        if limits.critical_stale_rate is not None and stale_rate > limits.critical_stale_rate:
             reasons.append(
                 (AlertLevel.CRITICAL, f"stale rate {share} > {limits.critical_stale_rate:.0%}")
             )
-        elif stale_rate > limits.warning_stale_rate:
+        elif limits.warning_stale_rate is not None and stale_rate > limits.warning_stale_rate:
             reasons.append(
                 (AlertLevel.WARNING, f"stale rate {share} > {limits.warning_stale_rate:.0%}")
             )
-    if mat_lag is not None and limits.materialization_lag_factor is not None:
+    if kind is not StalenessKind.SNAPSHOT and mat_lag is not None and limits.materialization_lag_factor is not None:
         interval = max(view.partitioning.step, expected)
-        limit = interval * limits.materialization_lag_factor
+        limit = max(interval * limits.materialization_lag_factor, expected * limits.warning_lag_factor)
         if mat_lag > limit:
             reasons.append((AlertLevel.WARNING, f"last materialization {mat_lag} ago > {limit}"))
-    if limits.warn_on_p99_over_ttl and view.ttl is not None and p99 is not None and p99 > view.ttl:
+    if (
+        kind is StalenessKind.EVENT and limits.warn_on_p99_over_ttl and view.ttl is not None
+        and p99 is not None and p99 > view.ttl
+    ):
         reasons.append((AlertLevel.WARNING, f"p99 online age {p99} > ttl {view.ttl}"))
     if offline_lag is None and online_lag is None and mat_lag is None and not online_unreachable:
         reasons.append((AlertLevel.WARNING, "no data: nothing materialized offline or online"))
@@ -183,6 +215,8 @@ def compute_staleness(
         online_unreachable=online_unreachable,
         online_lost=online_lost,
         thresholds=limits,
+        kind=kind,
+        staleness=judged,
     )
 
 
@@ -190,7 +224,7 @@ def _lag_rule(
     where: str, lag: timedelta, expected: timedelta, limits: AlertThresholds
 ) -> list[tuple[AlertLevel, str]]:
     ratio = lag / expected
-    text = f"{where} feature lag {lag} is {ratio:.1f}x the expected {expected}"
+    text = f"{where} {lag} is {ratio:.1f}x the expected {expected}"
     if ratio > limits.critical_lag_factor:
         return [(AlertLevel.CRITICAL, f"{text} (> {limits.critical_lag_factor:g}x)")]
     if ratio > limits.warning_lag_factor:

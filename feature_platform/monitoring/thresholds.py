@@ -16,9 +16,12 @@ TAG_PREFIX = "alert."
 class AlertThresholds:
     """When a view's staleness becomes WARNING (P3) or CRITICAL (P2).
 
-    Defaults are the seed's: feature lag above 2x (WARNING) / 5x (CRITICAL) the expected
-    freshness, entity staleness rate above 5% / 20%. Comparisons are strict: a lag of
-    exactly 2x expected is still OK. ``materialization_lag_factor`` (seed: 1.5) warns when
+    Defaults are the seed's: staleness above 2x (WARNING) / 5x (CRITICAL) the expected
+    freshness. The share of entities whose value is older than the promise (the seed's 5% /
+    20%) is always measured but pages only for a view that sets ``warning_stale_rate`` /
+    ``critical_stale_rate``: a user whose last order is old, or a profile that has not
+    changed, still has a current value. Comparisons are strict: a lag of exactly 2x
+    expected is still OK. ``materialization_lag_factor`` (seed: 1.5) warns when
     the last successful materialization is older than that many materialization intervals,
     the interval being the longer of the view's partition length and its expected freshness
     (a daily STATIC view is expected to change weekly); None turns that rule off.
@@ -28,8 +31,8 @@ class AlertThresholds:
 
     warning_lag_factor: float = 2.0
     critical_lag_factor: float = 5.0
-    warning_stale_rate: float = 0.05
-    critical_stale_rate: float = 0.20
+    warning_stale_rate: float | None = None
+    critical_stale_rate: float | None = None
     materialization_lag_factor: float | None = 1.5
     expected_freshness: timedelta | None = None
     warn_on_p99_over_ttl: bool = True
@@ -40,7 +43,9 @@ class AlertThresholds:
                 f"Alert thresholds: need 0 < warning_lag_factor <= critical_lag_factor, got "
                 f"{self.warning_lag_factor} and {self.critical_lag_factor}"
             )
-        if not 0 <= self.warning_stale_rate <= self.critical_stale_rate <= 1:
+        warning = self.warning_stale_rate if self.warning_stale_rate is not None else 0
+        critical = self.critical_stale_rate if self.critical_stale_rate is not None else 1
+        if not 0 <= warning <= critical <= 1:
             raise ConfigError(
                 f"Alert thresholds: need 0 <= warning_stale_rate <= critical_stale_rate <= 1 "
                 f"(shares, not percents), got {self.warning_stale_rate} and "
@@ -92,7 +97,7 @@ def _parse_tag(view: str, tag: str, raw: str) -> tuple[str, object]:
     key = tag[len(TAG_PREFIX) :]
     text = raw.strip().lower()
     try:
-        if key == "materialization_lag_factor" and text in ("none", "off", ""):
+        if key in ("materialization_lag_factor", "warning_stale_rate", "critical_stale_rate") and text in ("none", "off", ""):
             return key, None
         if key in _FLOAT_FIELDS:
             return key, float(text)

@@ -4,7 +4,7 @@ from feature_platform.specs.dtypes import ValueType
 from feature_platform.specs.entity import Entity
 from feature_platform.specs.feature_service import FeatureService
 from feature_platform.specs.feature_view import Feature, FeatureView
-from feature_platform.specs.freshness import FreshnessTier
+from feature_platform.specs.freshness import FreshnessTier, StalenessKind
 from feature_platform.specs.partitioning import Partitioning
 from feature_platform.specs.registry import Registry, ViewRequest, load_registry
 from feature_platform.specs.source import TableSource
@@ -20,6 +20,7 @@ __all__ = [
     "FreshnessTier",
     "Partitioning",
     "Registry",
+    "StalenessKind",
     "StreamSource",
     "TableSource",
     "ValueType",

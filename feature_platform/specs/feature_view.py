@@ -16,7 +16,7 @@ from feature_platform.specs._validation import (
 )
 from feature_platform.specs.dtypes import ValueType
 from feature_platform.specs.entity import Entity
-from feature_platform.specs.freshness import FreshnessTier
+from feature_platform.specs.freshness import FreshnessTier, StalenessKind
 from feature_platform.specs.partitioning import Partitioning
 from feature_platform.specs.source import TableSource
 from feature_platform.specs.stream import Aggregation, StreamSource
@@ -76,6 +76,10 @@ class FeatureView:
     ``load_shedding`` (stream views only, off by default): the fraction of events, from 0
     to 1 exclusive, this view skips while a stream partition's lag is above the source's
     ``shed_lag``; the skipped events are counted.
+
+    ``staleness`` says how the tier's promise is measured (:class:`StalenessKind`): by
+    default ``WINDOWED_AGGREGATE`` for a view with aggregations, else ``EVENT``; a view of
+    values that hold until they change (a profile) is ``SNAPSHOT``.
     """
 
     name: str
@@ -91,6 +95,7 @@ class FeatureView:
     online: bool = True
     aggregations: Sequence[Aggregation] = ()
     load_shedding: float | None = None
+    staleness: StalenessKind | None = None
     _entities: tuple[Entity, ...] = field(init=False, repr=False, compare=False)
     _join_key_types: dict[str, ValueType] = field(init=False, repr=False, compare=False)
 
@@ -132,6 +137,17 @@ class FeatureView:
             seen.add(feature.name)
         check_positive_ttl(self.ttl, f"Feature view {self.name!r}")
         object.__setattr__(self, "tier", FreshnessTier(self.tier))
+        if self.staleness is None:
+            kind = StalenessKind.WINDOWED_AGGREGATE if self.aggregations else StalenessKind.EVENT
+        else:
+            try:
+                kind = StalenessKind(self.staleness)
+            except ValueError:
+                raise SpecError(
+                    f"Feature view {self.name!r}: staleness {self.staleness!r} is not one of "
+                    f"{', '.join(k.value for k in StalenessKind)}"
+                ) from None
+        object.__setattr__(self, "staleness", kind)
         object.__setattr__(self, "partitioning", Partitioning(self.partitioning))
         object.__setattr__(self, "tags", dict(self.tags))
         if self.load_shedding is not None:

@@ -24,6 +24,22 @@ class FreshnessTier(str, Enum):
         return _EXPECTED[self]
 
 
+class StalenessKind(str, Enum):
+    """What "stale" means for a view's values (SEMANTICS.md, Staleness).
+
+    * ``SNAPSHOT``: a value holds until it changes (a profile). Staleness is the time since
+      the platform last confirmed it: the materialization lag. An old event time is not stale.
+    * ``EVENT``: latest-value views, a row per event. Staleness is now minus the newest event.
+    * ``WINDOWED_AGGREGATE``: aggregates over a window, exact when computed. Staleness is the
+      time since they were computed (the last materialization, or for streamed tiles the
+      newest created time the processor wrote).
+    """
+
+    SNAPSHOT = "snapshot"
+    EVENT = "event"
+    WINDOWED_AGGREGATE = "windowed_aggregate"
+
+
 _EXPECTED = {
     FreshnessTier.REAL_TIME: timedelta(minutes=1),
     FreshnessTier.NEAR_REAL_TIME: timedelta(minutes=15),

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -6,9 +6,10 @@ import pytest
 
 from feature_platform.demo import run_demo
 from feature_platform.feature_repo import default_registry
+from feature_platform.monitoring import AlertLevel, collect_staleness
 from feature_platform.offline import OfflineStore
+from feature_platform.online import RedisOnlineStore
 from feature_platform.settings import Settings
-from feature_platform_tests.sample_platform import today_midnight
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +20,8 @@ def test_demo_runs_end_to_end_on_a_small_sample(
     """The `make demo` entry point: sample data, dbt via Dagster, every view, reads printed."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     settings = Settings(data_dir=tmp_path / "data", redis_url=redis_url)
-    result = run_demo(settings, days=2, n_users=25, end=today_midnight())
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # make demo's default
+    result = run_demo(settings, days=2, n_users=25, end=end)
 
     out = capsys.readouterr().out
     assert "Point-in-time training frame (churn_model_v1)" in out and "Online read (churn_model_v1)" in out
@@ -34,4 +36,13 @@ def test_demo_runs_end_to_end_on_a_small_sample(
     assert result.online["plan"].notna().all()
     instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home"))
     runs = instance.get_runs()
-    assert len(runs) == 3 and all(r.is_success for r in runs)  # dbt, daily range, hourly range
+    assert len(runs) == 4 and all(r.is_success for r in runs)  # dbt, daily range, hourly range, incremental
+
+    # Right after the demo (simulated: 10 minutes into the hour), every view is healthy by
+    # its own kind of staleness.
+    online = RedisOnlineStore(redis_url)
+    for view in default_registry().views:
+        report = collect_staleness(view, store, online, now=end + timedelta(minutes=10),
+                                   last_materialization=end + timedelta(minutes=5))
+        assert report.level is AlertLevel.OK, (view.name, report.reasons)
+    online.close()
