@@ -52,7 +52,6 @@ class StalenessReport:
     kind: StalenessKind = StalenessKind.EVENT
     staleness: timedelta | None = None
 
-
     @property
     def feature_lag(self) -> timedelta | None:
         """The worse of the online and offline feature lags (what the lag rules judge)."""
