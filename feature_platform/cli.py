@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         help="only this partition of a source (repeatable; default: all, shared with other processors)",
     )
     stream.add_argument("--until-idle", action="store_true", help="stop once every partition is drained")
-    stream.add_argument("--batch-size", type=int, default=1000, help="entries read per partition per round")
+    stream.add_argument("--batch-size", type=int, default=2000, help="entries read per partition per round")
     stream.add_argument(
         "--lease-ttl-ms", type=int, default=10_000,
         help="partition lease life; a dead processor's partitions are taken over after it (default 10000)",
@@ -119,7 +119,7 @@ def _stream(args: argparse.Namespace) -> None:
         partitions.setdefault(source, []).append(number)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ProcessorOptions(
-        batch_size=args.batch_size, max_in_flight=max(10_000, args.batch_size), lease_ttl_ms=args.lease_ttl_ms
+        batch_size=args.batch_size, max_in_flight=max(20_000, args.batch_size), lease_ttl_ms=args.lease_ttl_ms
     )
     with stop_on_signals() as stop:
         report = run_processor(

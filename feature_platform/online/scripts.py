@@ -251,6 +251,7 @@ def _sha(source: str) -> str:
 
 
 WRITE_IF_NEWER_SHA = _sha(WRITE_IF_NEWER)
+APPLY_STREAM_BATCH_SHA = _sha(APPLY_STREAM_BATCH)
 DELETE_IF_EVENT_SHA = _sha(DELETE_IF_EVENT)
 SCRIPTS = {
     _sha(source): source

@@ -7,12 +7,13 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
+import hiredis
 import msgpack
-import redis
 
 from feature_platform.online.codec import encode_values
 from feature_platform.online.keys import StreamKeys, entity_tag, view_prefix
-from feature_platform.online.scripts import APPLY_STREAM_BATCH
+from feature_platform.online.scripts import APPLY_STREAM_BATCH_SHA
+from feature_platform.online.transport import PackedCommands, RedisTransport
 from feature_platform.rows.timestamps import utc_now_micros
 from feature_platform.streaming.batch import BatchPlan
 from feature_platform.streaming.log import encode_entry, format_stream_id
@@ -136,15 +137,18 @@ def script_call(
 
 
 class BatchApplier:
-    """Runs ``APPLY_STREAM_BATCH`` on one Redis (the script is loaded again when Redis lost it)."""
+    """Runs ``APPLY_STREAM_BATCH`` on one Redis through the online store's transport
+    (hiredis-packed, loaded again when Redis lost its scripts)."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._script = client.register_script(APPLY_STREAM_BATCH)
+    def __init__(self, transport: RedisTransport) -> None:
+        self.transport = transport
 
     def apply(self, plan: BatchPlan, tenant: str, owner: str | None, *, now_us: int | None = None) -> ApplyResult:
-        """Apply ``plan`` (redis-py errors propagate: the caller retries, the script is idempotent)."""
+        """Apply ``plan``. Errors propagate (``OnlineStoreUnavailableError`` when Redis is
+        down): the caller retries, and the script's guard makes a retry safe."""
         keys, args = script_call(plan, tenant, owner, now_us=now_us)
-        reply = self._script(keys=keys, args=args)
+        command = hiredis.pack_command(("EVALSHA", APPLY_STREAM_BATCH_SHA, len(keys), *keys, *args))
+        reply = self.transport.execute(PackedCommands(command, 1), f"applying a batch of stream {plan.source.name!r}")[0]
         return ApplyResult(ApplyStatus(int(reply[0])), int(reply[1]))
 
 

@@ -62,18 +62,23 @@ def source_dir(offline_dir: Path, tenant: str, source: str) -> Path:
 def events_table(source: StreamSource, events: list[LogEvent], late: set[bytes], shed: dict[bytes, list[str]], landed_us: int) -> pa.Table:
     """Landed rows of ``events`` (log order)."""
     key_names = source.key_names
-    keys = [decode_entity(e.entity, key_names) for e in events]
+    decoded: dict[bytes, dict[str, object]] = {}
+    keys = []
+    for event in events:
+        row = decoded.get(event.entity)
+        if row is None:
+            row = decoded[event.entity] = decode_entity(event.entity, key_names)
+        keys.append(row)
     columns: dict[str, list[object]] = {k: [row[k] for row in keys] for k in key_names}
     columns["event_timestamp"] = [e.event_us for e in events]
     columns["created_timestamp"] = [e.created_us for e in events]
     for index, name in enumerate(source.field_types):
         columns[name] = [e.values[index] for e in events]
-    positions = [e.position for e in events]
     columns["_partition"] = [e.partition for e in events]
-    columns["_stream_ms"] = [p[0] for p in positions]
-    columns["_stream_seq"] = [p[1] for p in positions]
-    columns["_late"] = [e.stream_id in late for e in events]
-    columns["_shed"] = [shed.get(e.stream_id, []) for e in events]
+    columns["_stream_ms"] = [e.position[0] for e in events]
+    columns["_stream_seq"] = [e.position[1] for e in events]
+    columns["_late"] = [e.stream_id in late for e in events] if late else [False] * len(events)
+    columns["_shed"] = [shed.get(e.stream_id, []) for e in events] if shed else [[]] * len(events)
     columns["_landed_us"] = [landed_us] * len(events)
     origins = [parse_stream_id(e.origin) if e.origin is not None else None for e in events]
     columns["_origin_ms"] = [o[0] if o else None for o in origins]

@@ -46,19 +46,20 @@ class LogEvent:
     event_us: int
     created_us: int
     values: tuple[object, ...]
+    position: tuple[int, int]
+    """The stream id as ``(milliseconds, sequence)``, ordered like the log."""
     origin: bytes | None = None
     """For a replayed dead letter, its original stream id (it skips the watermark check)."""
-
-    @property
-    def position(self) -> tuple[int, int]:
-        """The stream id as ``(milliseconds, sequence)``, ordered like the log."""
-        return parse_stream_id(self.stream_id)
 
 
 def decode_entry(stream_id: bytes, partition: int, data: bytes) -> LogEvent:
     """The event of a log entry (the inverse of :func:`encode_entry`)."""
     entity, event_us, created_us, values, *origin = msgpack.unpackb(data, raw=False)
-    return LogEvent(stream_id, partition, entity, event_us, created_us, tuple(values), origin[0] if origin else None)
+    ms, _, seq = stream_id.partition(b"-")
+    return LogEvent(
+        stream_id, partition, entity, event_us, created_us, tuple(values), (int(ms), int(seq or 0)),
+        origin[0] if origin else None,
+    )
 
 
 def parse_stream_id(stream_id: bytes | str) -> tuple[int, int]:

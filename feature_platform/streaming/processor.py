@@ -28,10 +28,11 @@ from typing import Any, cast
 
 import redis
 
-from feature_platform.errors import ConfigError
-from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.errors import ConfigError, OnlineStoreUnavailableError
+from feature_platform.online.connection import RedisEndpoint, redact_url, translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.tenancy import TenantRouting
+from feature_platform.online.transport import RedisTransport
 from feature_platform.rows.timestamps import from_micros
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, StreamSource, load_registry
@@ -49,7 +50,8 @@ from feature_platform.streaming.log import (
 
 logger = logging.getLogger(__name__)
 
-_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OnlineStoreUnavailableError)
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ class ProcessorOptions:
     ``backoff_initial_s`` / ``backoff_max_s``: retry delays while Redis is down.
     """
 
-    batch_size: int = 1000
-    max_in_flight: int = 10_000
+    batch_size: int = 2000
+    max_in_flight: int = 20_000
     block_ms: int = 100
     lease_ttl_ms: int = 10_000
     heartbeat_s: float = 1.0
@@ -176,8 +178,14 @@ class StreamProcessor:
                 self.parts.append(_Partition(source, p, StreamKeys(tenant, source.name), source_views))
         socket_timeout = max(5.0, self.options.block_ms / 1000 + 2.0)
         self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=2.0)
+        # The hot path (reads, batch script, acknowledgements) goes through the online
+        # store's transport: hiredis-packed commands, raw replies, no hidden retry of a read.
+        self.transport = RedisTransport(
+            self.endpoint,
+            redis.BlockingConnectionPool.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=2.0, max_connections=4),
+        )
         self.leases = Leases(self.client, self.owner, self.options.lease_ttl_ms)
-        self.applier = BatchApplier(self.client)
+        self.applier = BatchApplier(self.transport)
         self.report = ProcessorReport(self.owner)
         self._progress = {v.name: ViewProgress() for vs in grouped.values() for v in vs}
         self._last_progress = time.monotonic()
@@ -218,6 +226,7 @@ class StreamProcessor:
                     if owned:
                         self.leases.release(source_parts[0].keys, owned)
             self.client.close()
+            self.transport.disconnect()
         return self.report
 
     def _by_source(self) -> dict[str, list[_Partition]]:
@@ -247,14 +256,9 @@ class StreamProcessor:
                     part.drain_pending = False
         ready = [p for p in owned if p.owned and not p.drain_pending]
         if ready:
-            streams = {p.keys.log(p.partition): ">" for p in ready}
-            block = 0 if did_work else self.options.block_ms
-            reply = cast(
-                list[Any],
-                self.client.xreadgroup(CONSUMER_GROUP, self.owner, streams, count=per_partition, block=block or None),  # type: ignore[arg-type]
-            )
+            block = None if did_work else self.options.block_ms
             by_key = {p.keys.log(p.partition): p for p in ready}
-            for key, entries in reply or []:
+            for key, entries in self._read_group(list(by_key), ">", per_partition, block).items():
                 if entries:
                     self._process(by_key[key], entries)
                     did_work = True
@@ -336,19 +340,29 @@ class StreamProcessor:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _read(self, part: _Partition, count: int, *, pending: bool) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        reply = cast(
-            list[Any],
-            self.client.xreadgroup(
-                CONSUMER_GROUP, self.owner, {part.keys.log(part.partition): "0" if pending else ">"}, count=count
-            ),
-        )
-        if not reply:
-            return []
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1]
-        return [(i, f) for i, f in entries if f]  # a pending entry trimmed away reads as (id, None)
+    def _read(self, part: _Partition, count: int, *, pending: bool) -> Entries:
+        key = part.keys.log(part.partition)
+        return self._read_group([key], "0" if pending else ">", count, None).get(key, [])
 
-    def _process(self, part: _Partition, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _read_group(self, logs: list[bytes], start: str, count: int, block_ms: int | None) -> dict[bytes, Entries]:
+        """``XREADGROUP`` of ``logs`` from ``start`` (``>``: new entries, ``0``: our pending
+        ones). Never retried here: a reply lost on the way would leave delivered entries
+        pending behind newer ones, so any error sends the processor through a takeover,
+        which reads the pending entries first."""
+        command: list[object] = ["XREADGROUP", "GROUP", CONSUMER_GROUP, self.owner, "COUNT", count]
+        if block_ms is not None:
+            command += ["BLOCK", block_ms]
+        command += ["STREAMS", *logs, *([start] * len(logs))]
+        with translated_errors(self.endpoint, "reading the event log"):
+            reply = self.transport.round_trip([command])[0]
+        out: dict[bytes, Entries] = {}
+        # RESP3 answers a map of streams, RESP2 a list of [stream, entries] pairs.
+        for key, entries in reply.items() if isinstance(reply, dict) else reply or []:
+            # A pending entry trimmed away reads as (id, nil): nothing to apply, nothing to ack.
+            out[key] = [(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in entries if f]
+        return out
+
+    def _process(self, part: _Partition, entries: Entries) -> None:
         events = [decode_entry(stream_id, part.partition, fields[ENTRY_FIELD]) for stream_id, fields in entries]
         shed_lag = part.source.shed_lag
         shedding = shed_lag is not None and part.backlog > shed_lag
@@ -371,11 +385,12 @@ class StreamProcessor:
             self.report.replayed_batches += 1
             part.state = self._load_state(part)
         last = parse_stream_id(entries[-1][0])
-        pipe = self.client.pipeline(transaction=False)
         log = part.keys.log(part.partition)
-        pipe.xack(log, CONSUMER_GROUP, *[stream_id for stream_id, _ in entries])
-        pipe.xtrim(log, minid=f"{last[0]}-{last[1] + 1}", approximate=False)
-        pipe.execute()
+        self.transport.execute(
+            [("XACK", log, CONSUMER_GROUP, *[stream_id for stream_id, _ in entries]),
+             ("XTRIM", log, "MINID", "=", f"{last[0]}-{last[1] + 1}")],
+            f"acknowledging a batch of {part.label}",
+        )
 
     def _count(self, plan: BatchPlan) -> None:
         report = self.report

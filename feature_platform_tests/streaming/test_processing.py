@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import redis
 
+from feature_platform.online.connection import RedisEndpoint
 from feature_platform.online.keys import StreamKeys, encode_entity
+from feature_platform.online.transport import RedisTransport
 from feature_platform.serving.feature_store import FeatureStore
 from feature_platform.settings import Settings
 from feature_platform.streaming.apply import ApplyStatus, BatchApplier
@@ -100,7 +102,9 @@ def test_a_replayed_batch_changes_nothing_and_a_former_owner_cannot_write(stream
     entries = entries[0][1]
     events = [decode_entry(i, partition, f[ENTRY_FIELD]) for i, f in entries]
     plan = plan_batch(clicks, [user_clicks], partition, PartitionState(), events)
-    applier = BatchApplier(redis_client)
+    applier = BatchApplier(
+        RedisTransport(RedisEndpoint.parse(stream_settings.redis_url), redis.BlockingConnectionPool.from_url(stream_settings.redis_url))
+    )
     redis_client.set(StreamKeys("default", "clicks").lease(partition), "me")
     assert applier.apply(plan, "default", "someone-else").status is ApplyStatus.LEASE_LOST
     assert applier.apply(plan, "default", "me").status is ApplyStatus.APPLIED
