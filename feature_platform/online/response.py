@@ -21,18 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from feature_platform.errors import FeatureNameCollisionError
 from feature_platform.online.status import FeatureStatus
+from feature_platform.rows.timestamps import EPOCH
 from feature_platform.specs import ViewRequest
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PRESENT = FeatureStatus.PRESENT
 _NOT_FOUND = FeatureStatus.NOT_FOUND
 _EXPIRED = FeatureStatus.EXPIRED
@@ -161,7 +161,7 @@ class OnlineResponse:
                 stored.append(None)
                 continue
             event = record[0]
-            stamps.append(_EPOCH + timedelta(microseconds=event))
+            stamps.append(EPOCH + timedelta(microseconds=event))
             if oldest is not None and event < oldest:
                 statuses.append(_EXPIRED)
                 stored.append(None)

@@ -7,13 +7,14 @@ microseconds (int64) from the start, so the same arguments give byte-identical P
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from feature_platform.errors import ConfigError
+from feature_platform.rows.timestamps import epoch_micros, from_micros
 from feature_platform.sample_data.landing import replace_tables
 from feature_platform.sample_data.raw_schema import (
     COUNTRIES,
@@ -26,7 +27,6 @@ from feature_platform.sample_data.raw_schema import (
 
 _US_PER_S = 1_000_000
 _US_PER_DAY = 86_400 * _US_PER_S
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Ingestion delays. On-time rows arrive within 30 minutes; late rows 2 to 48 hours after
 # the event; re-deliveries at most an hour after the first delivery. The gaps between
@@ -116,8 +116,8 @@ def generate_sample_data(
         landed[table] = rows
     replace_tables(Path(landing_dir), landed, GENERATED_FILE_NAME)
     return SampleSummary(
-        start=_to_datetime(start_us),
-        end=_to_datetime(end_us),
+        start=from_micros(start_us),
+        end=from_micros(end_us),
         user_ids=tuple(int(u) for u in user_ids),
         row_counts={table: rows.num_rows for table, rows in landed.items()},
         duplicate_rows=duplicates,
@@ -138,8 +138,7 @@ def _check_arguments(
         raise ConfigError(f"n_users={n_users!r} must be a positive whole number")
     if not 0.0 <= late_fraction <= 1.0:
         raise ConfigError(f"late_fraction={late_fraction!r} must be between 0 and 1")
-    delta = end.astimezone(UTC) - _EPOCH
-    end_us = (delta.days * 86_400 + delta.seconds) * _US_PER_S + delta.microseconds
+    end_us = epoch_micros(end)
     return end_us - days * _US_PER_DAY, end_us
 
 
@@ -314,7 +313,3 @@ def _to_arrow(table: str, columns: dict[str, np.ndarray], ingested_us: np.ndarra
         else:
             arrays.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _to_datetime(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from feature_platform.errors import ConfigError, MissingColumnError, SchemaError
 from feature_platform.files import atomic_write
+from feature_platform.rows.timestamps import utc_micros_column
 from feature_platform.sample_data.raw_schema import (
     EVENT_TIME_COLUMNS,
     INGEST_DATE_PARTITION,
@@ -67,7 +68,7 @@ def conform_to_raw_schema(table: str, rows: pa.Table | pd.DataFrame) -> pa.Table
             )
         column = arrow.column(field.name)
         try:
-            column = _cast_column(column, field.type)
+            column = _cast_column(column, field.type, field.name, f"raw table {table!r}")
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise SchemaError(
                 f"Column {field.name!r} of raw table {table!r} has type {column.type}, which "
@@ -170,17 +171,8 @@ def _raw_schema(table: str) -> pa.Schema:
         ) from None
 
 
-def _cast_column(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
-    if (
-        pa.types.is_timestamp(target)
-        and pa.types.is_timestamp(column.type)
-        and column.type.tz is None
-    ):
-        # Naive timestamps are UTC by the platform's convention; attach the zone, keep the instant.
-        column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+def _cast_column(column: pa.ChunkedArray, target: pa.DataType, name: str, where: str) -> pa.ChunkedArray:
     if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
-        # Arrow refuses to truncate nanoseconds safely; raw timestamps are microseconds by contract.
-        return (
-            pc.cast(column, target, safe=False) if column.type.unit == "ns" else column.cast(target)
-        )
+        # The platform's one timestamp rule: naive means UTC, finer than a microsecond is refused.
+        return utc_micros_column(column, name, where).cast(target)
     return column.cast(target)

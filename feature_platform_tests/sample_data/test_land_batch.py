@@ -79,6 +79,10 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
         (lambda f: f.assign(items="many"), "'items'.*cannot be read as int64"),
         (lambda f: f.assign(amount=None), "'amount'.*null"),
         (
+            lambda f: f.assign(ordered_at=f["ordered_at"].astype("datetime64[ns, UTC]") + pd.Timedelta(nanoseconds=1)),
+            "'ordered_at' of raw table 'orders' has values finer than a microsecond",
+        ),
+        (
             lambda f: f.assign(ingested_at=f["ordered_at"] - timedelta(seconds=1)),
             "ingested_at before ordered_at",
         ),
