@@ -74,6 +74,11 @@ class FeatureStore:
         view) or the name of a feature service. Every entity row comes back once, in order,
         with the features as of strictly before its timestamp (``inclusive=True`` allows
         equal timestamps), null where the view's ttl or the data has nothing.
+
+        Stream views join their landed events (what the processor applied; every landed
+        event in partitions the daily batch correction rewrote), and their windowed
+        aggregations are folded from those events at each row's time, exactly as the online
+        tiles are summed at read time.
         """
         requests = self.registry.resolve(features)
         if any(r.view.is_stream for r in requests):

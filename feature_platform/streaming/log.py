@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import msgpack
 
 ENTRY_FIELD = b"d"
+_unpackb = msgpack.unpackb
 CONSUMER_GROUP = "processors"
 
 
@@ -54,11 +55,11 @@ class LogEvent:
 
 def decode_entry(stream_id: bytes, partition: int, data: bytes) -> LogEvent:
     """The event of a log entry (the inverse of :func:`encode_entry`)."""
-    entity, event_us, created_us, values, *origin = msgpack.unpackb(data, raw=False)
+    entry = _unpackb(data, raw=False, use_list=False)
     ms, _, seq = stream_id.partition(b"-")
     return LogEvent(
-        stream_id, partition, entity, event_us, created_us, tuple(values), (int(ms), int(seq or 0)),
-        origin[0] if origin else None,
+        stream_id, partition, entry[0], entry[1], entry[2], entry[3], (int(ms), int(seq or 0)),
+        entry[4] if len(entry) > 4 else None,
     )
 
 

@@ -42,7 +42,6 @@ from feature_platform.streaming.landing import land_batch
 from feature_platform.streaming.lease import Leases, new_owner_id
 from feature_platform.streaming.log import (
     CONSUMER_GROUP,
-    ENTRY_FIELD,
     LogEvent,
     decode_entry,
     parse_stream_id,
@@ -51,7 +50,8 @@ from feature_platform.streaming.log import (
 logger = logging.getLogger(__name__)
 
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OnlineStoreUnavailableError)
-Entries = list[tuple[bytes, dict[bytes, bytes]]]
+Entries = list[tuple[bytes, bytes]]
+"""Log entries as (stream id, the entry's ``d`` field)."""
 
 
 @dataclass(frozen=True)
@@ -359,11 +359,12 @@ class StreamProcessor:
         # RESP3 answers a map of streams, RESP2 a list of [stream, entries] pairs.
         for key, entries in reply.items() if isinstance(reply, dict) else reply or []:
             # A pending entry trimmed away reads as (id, nil): nothing to apply, nothing to ack.
-            out[key] = [(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in entries if f]
+            out[key] = [(i, f[1]) for i, f in entries if f]
         return out
 
     def _process(self, part: _Partition, entries: Entries) -> None:
-        events = [decode_entry(stream_id, part.partition, fields[ENTRY_FIELD]) for stream_id, fields in entries]
+        partition = part.partition
+        events = [decode_entry(stream_id, partition, data) for stream_id, data in entries]
         shed_lag = part.source.shed_lag
         shedding = shed_lag is not None and part.backlog > shed_lag
         for _ in range(2):
