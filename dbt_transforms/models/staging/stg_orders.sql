@@ -7,4 +7,4 @@ select
     cast(items as bigint) as items,
     cast(ingested_at as timestamptz) as ingested_at
 from {{ landing_parquet('orders') }}
-qualify row_number() over (partition by order_id order by ingested_at desc) = 1
+qualify row_number() over (partition by order_id order by {{ latest_delivery_first() }}) = 1

@@ -7,4 +7,4 @@ select
     cast(page as varchar) as page,
     cast(ingested_at as timestamptz) as ingested_at
 from {{ landing_parquet('page_views') }}
-qualify row_number() over (partition by view_id order by ingested_at desc) = 1
+qualify row_number() over (partition by view_id order by {{ latest_delivery_first() }}) = 1

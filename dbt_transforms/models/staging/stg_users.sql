@@ -7,4 +7,4 @@ select
     cast(updated_at as timestamptz) as updated_at,
     cast(ingested_at as timestamptz) as ingested_at
 from {{ landing_parquet('users') }}
-qualify row_number() over (partition by user_id, updated_at order by ingested_at desc) = 1
+qualify row_number() over (partition by user_id, updated_at order by {{ latest_delivery_first() }}) = 1
