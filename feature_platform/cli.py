@@ -68,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         "--max-read-p99-ms", type=float, default=5.0, help="back off while online read p99 exceeds this (default 5)"
     )
 
-    serve = commands.add_parser("serve", help="start the HTTP feature server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=6566)
+    serve = commands.add_parser("serve", help="start the HTTP feature server for every configured tenant")
+    serve.add_argument("--host", help="default: settings server.host (127.0.0.1)")
+    serve.add_argument("--port", type=int, help="default: settings server.port (6566)")
     return parser
 
 
@@ -171,13 +171,11 @@ def _backfill(args: argparse.Namespace) -> None:
         for example in diff.examples:
             print(f"  {example}")
         return
-    import dagster as dg
-
     from feature_platform.definitions import defs
     from feature_platform.defs.backfill import run_backfill
-    from feature_platform.demo import dagster_home
+    from feature_platform.defs.instance import platform_instance
 
-    instance = dg.DagsterInstance.from_config(str(dagster_home(settings)))
+    instance = platform_instance(settings)
     run_backfill(defs, instance, view, args.start, args.end, force=args.force)
 
 

@@ -6,11 +6,9 @@ Dagster instance under the data folder, so `make dev` shows the runs afterwards.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 
@@ -31,16 +29,6 @@ class DemoResult:
     user_ids: list[int]
 
 
-def dagster_home(settings: Settings) -> Path:
-    """DAGSTER_HOME if set, else the data folder's; created with telemetry off if new."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    return home
-
-
 def run_demo(
     settings: Settings | None = None,
     *,
@@ -55,9 +43,8 @@ def run_demo(
     minutes old, so right after the demo every view is healthy by its kind of staleness
     (the hourly view's last complete partition is the hour before ``end``).
     """
-    import dagster as dg
-
     from feature_platform.defs import build_definitions
+    from feature_platform.defs.instance import platform_instance
     from feature_platform.defs.jobs import (
         DBT_BUILD_JOB,
         materialize_job_name,
@@ -87,13 +74,12 @@ def run_demo(
     summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
     say(f"Sample data: {summary}")
 
-    home = dagster_home(settings)
+    instance = platform_instance(settings)
     platform = FeaturePlatformResource(
         data_dir=str(settings.data_dir), redis_url=settings.redis_url, tenant=settings.tenant,
         registry=settings.registry,
     )
-    defs = build_definitions(platform, partitions_start=min(settings.partitions_start, (end - timedelta(days=days)).date()))
-    instance = dg.DagsterInstance.from_config(str(home))
+    defs = build_definitions(platform)
 
     say("Building the dbt models ...")
     _check(defs.resolve_job_def(DBT_BUILD_JOB).execute_in_process(instance=instance))
@@ -125,7 +111,7 @@ def run_demo(
         say(f"\nPoint-in-time training frame ({DEMO_SERVICE}):\n{historical}")
         say(f"\nOnline read ({DEMO_SERVICE}):\n{response.to_df(include_metadata=False)}")
         say("Statuses: " + ", ".join(f"{status} {count}" for status, count in statuses.items()))
-    say(f"\nDagster instance: {home} (run `make dev` to see the runs and lineage)")
+    say(f"\nDagster instance: {settings.dagster_home} (run `make dev` to see the runs and lineage)")
     return DemoResult(settings, end, historical, online, list(user_ids))
 
 

@@ -1,4 +1,7 @@
-"""Finding a Redis for local use, or starting a private one under the data folder."""
+"""Finding a Redis for local use, or starting a private one under the data folder.
+
+Only the demo and the CLI's start-up import this module; loading settings never does.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from pathlib import Path
 import redis
 
 from feature_platform.errors import ConfigError, OnlineStoreUnavailableError
-
-PRIVATE_URL_FILE = "url"
+from feature_platform.settings import (
+    PRIVATE_REDIS_URL_FILE,
+    private_redis_dir,
+    recorded_private_redis_url,
+)
 
 
 @dataclass(frozen=True)
@@ -42,17 +48,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def private_redis_dir(data_dir: Path) -> Path:
-    """Where a private redis-server keeps its pid file, log and URL."""
-    return data_dir / "redis"
-
-
-def recorded_private_url(data_dir: Path) -> str | None:
-    """The URL of the private redis-server an earlier run started, if it recorded one."""
-    path = private_redis_dir(data_dir) / PRIVATE_URL_FILE
-    return path.read_text().strip() if path.exists() else None
 
 
 def start_private_redis(data_dir: Path) -> str:
@@ -87,7 +82,7 @@ def start_private_redis(data_dir: Path) -> str:
                 f"The private redis-server on port {port} did not start; see {workdir / 'redis.log'}"
             )
         time.sleep(0.05)
-    (workdir / PRIVATE_URL_FILE).write_text(url + "\n")
+    (workdir / PRIVATE_REDIS_URL_FILE).write_text(url + "\n")
     return url
 
 
@@ -95,7 +90,7 @@ def ensure_redis(url: str, data_dir: Path) -> LocalRedis:
     """``url`` if a Redis answers there, else a running private one (reused or started)."""
     if redis_answers(url):
         return LocalRedis(url, started_private=False)
-    recorded = recorded_private_url(data_dir)
+    recorded = recorded_private_redis_url(data_dir)
     if recorded and redis_answers(recorded):
         return LocalRedis(recorded, started_private=False)
     return LocalRedis(start_private_redis(data_dir), started_private=True)

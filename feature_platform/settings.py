@@ -1,57 +1,177 @@
-"""Where the platform keeps its data and which services it talks to.
+"""The platform's configuration: one typed :class:`Settings`, read from ``feature_platform.yaml``
+and the environment by :func:`load_settings`.
 
-:func:`load_settings` reads the platform's environment variables when it is called, never
-at import time. (Dagster's ``DAGSTER_HOME`` and the on-call webhook variables are read by
-the Dagster layer that uses them.)
+Sources, highest first: keyword arguments of :func:`load_settings`; environment variables
+``FEATURE_PLATFORM_<FIELD>`` (nested fields with ``__``: ``FEATURE_PLATFORM_ON_CALL__KIND``);
+the short names kept from earlier releases (``FEATURE_PLATFORM_HOME``, ``REDIS_URL``,
+``FEATURE_PLATFORM_ONCALL_URL``, ``FEATURE_PLATFORM_ONCALL_KIND``, ``PAGERDUTY_ROUTING_KEY``);
+the YAML file (``FEATURE_PLATFORM_CONFIG``, else ``feature_platform.yaml`` in the working
+directory, if there is one); the defaults below. Nothing is read at import time, and loading
+settings never starts a service. Secrets (webhook URL, routing key, tenant Redis URLs) are
+``SecretStr``: ``repr`` and logs show ``**********``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from feature_platform.errors import ConfigError, SpecError
-from feature_platform.local_redis import recorded_private_url
 from feature_platform.specs._validation import check_identifier
+
+if TYPE_CHECKING:
+    from feature_platform.online.tenancy import TenantRouting
+    from feature_platform.serving.rate_limit import TenantRateLimiter
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PARTITIONS_START = date(2026, 1, 1)
 DEFAULT_REGISTRY = "feature_platform.feature_repo:default_registry"
+CONFIG_FILE_NAME = "feature_platform.yaml"
+CONFIG_FILE_ENV = "FEATURE_PLATFORM_CONFIG"
+PRIVATE_REDIS_URL_FILE = "url"
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGED_DBT_PROJECT_DIR = _PACKAGE_DIR / "dbt_transforms"
+"""Where a built wheel carries the dbt project (see ``pyproject.toml``)."""
+CHECKOUT_DBT_PROJECT_DIR = _PACKAGE_DIR.parent / "dbt_transforms"
+"""The dbt project of a source checkout (an editable install)."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The platform's settings; every path lives under ``data_dir``.
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DbtSettings(_Section):
+    """The dbt project that builds the source tables (also its profiles directory)."""
+
+    project_dir: Path = Field(
+        default_factory=lambda: PACKAGED_DBT_PROJECT_DIR if PACKAGED_DBT_PROJECT_DIR.is_dir() else CHECKOUT_DBT_PROJECT_DIR,
+        description="The dbt project folder; default: the one shipped with the package.",
+    )
+
+    @field_validator("project_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return Path(value).resolve()
+
+
+class OnlineWriteSettings(_Section):
+    """How materialization writes to the online store."""
+
+    batch_size: int = Field(default=1000, ge=1, description="Rows per pipelined write round trip.")
+    rate_limit: float | None = Field(default=None, gt=0, description="Max rows/s (None: unlimited); keeps a backfill from starving reads.")
+    chunk_rows: int = Field(default=200_000, ge=1, description="Rows per publish chunk; each chunk logs progress.")
+
+
+class ServerSettings(_Section):
+    """The HTTP feature server of ``feature-platform serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6566, ge=1, le=65535)
+    rate_limit: float | None = Field(default=None, gt=0, description="Requests/s of a tenant without its own limit (None: unlimited).")
+    burst: float | None = Field(default=None, gt=0, description="Bucket size of those tenants (default: one second of requests).")
+    max_entities: int = Field(default=1000, ge=1, description="Entity rows per request.")
+
+
+class OnCallSettings(_Section):
+    """Where alerts are paged; no ``webhook_url`` means no paging."""
+
+    webhook_url: SecretStr | None = Field(default=None, description="PagerDuty Events API v2 or Slack webhook URL.")
+    kind: Literal["pagerduty", "slack"] = "pagerduty"
+    routing_key: SecretStr | None = Field(default=None, description="The PagerDuty integration's routing key.")
+    timeout_s: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class TenantSettings(_Section):
+    """Where one tenant's online data lives and how fast it may read.
+
+    Neither ``database`` nor ``url``: keys under the tenant's prefix on the default Redis.
+    ``database``: the default Redis server, that database. ``url``: a Redis of its own.
+    """
+
+    database: int | None = Field(default=None, ge=0)
+    url: SecretStr | None = None
+    rate_limit: float | None = Field(default=None, gt=0, description="Requests/s on the feature server (None: the server's default).")
+
+    @model_validator(mode="after")
+    def _one_isolation(self) -> TenantSettings:
+        if self.database is not None and self.url is not None:
+            raise ValueError("set either 'database' or 'url', not both")
+        if self.url is not None and not self.url.get_secret_value().startswith(REDIS_URL_SCHEMES):
+            raise ValueError("url must be a Redis URL (redis://, rediss://, unix://, redis+cluster://)")
+        return self
+
+
+class Settings(_Section):
+    """The platform's settings. Every path defaults to a place under ``data_dir``.
 
     ``redis_url`` also chooses the online store's topology: ``redis+cluster://host:port``
     (any node of the cluster) for a Redis Cluster. ``tenant`` namespaces the online store's
-    keys. ``partitions_start`` is the first partition of every feature view's Dagster
-    partitions. ``registry`` names the function
-    that returns the project's feature definitions (``"package.module:function"``).
+    keys; ``tenants`` routes tenants to a database
+    or Redis of their own and sets their request rate limits. ``partitions_start`` is the
+    first partition of every feature view (default: where the landing data starts).
+    ``registry`` names the function that returns the project's feature definitions
+    (``"package.module:function"``).
     """
 
-    data_dir: Path
-    redis_url: str = DEFAULT_REDIS_URL
+    data_dir: Path = Path(".feature_platform")
+    redis_url: str = Field(default=DEFAULT_REDIS_URL, repr=False)
     tenant: str = "default"
-    partitions_start: date = DEFAULT_PARTITIONS_START
+    partitions_start: date | None = None
     registry: str = DEFAULT_REGISTRY
+    checkpoint_dir: Path | None = Field(default=None, description="Incremental publish checkpoints (default: <data_dir>/checkpoints).")
+    dbt: DbtSettings = DbtSettings()
+    online_write: OnlineWriteSettings = OnlineWriteSettings()
+    server: ServerSettings = ServerSettings()
+    on_call: OnCallSettings = OnCallSettings()
+    tenants: dict[str, TenantSettings] = {}
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+    def __init__(self, **data: Any) -> None:
         try:
-            check_identifier(self.tenant, "Tenant")
-        except SpecError as exc:
-            raise ConfigError(f"{exc} (set FEATURE_PLATFORM_TENANT)") from None
-        if not self.redis_url.startswith(
-            ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
-        ):
-            raise ConfigError(
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
+
+    @field_validator("data_dir", "checkpoint_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).resolve()
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        return _identifier(value, "Tenant")
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, value: dict[str, TenantSettings]) -> dict[str, TenantSettings]:
+        for name in value:
+            _identifier(name, "Tenant")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(REDIS_URL_SCHEMES):
+            raise ValueError(
                 f"Redis URL must start with redis://, rediss://, unix://, or redis+cluster:// / "
-                f"rediss+cluster:// for a Redis Cluster; got a URL with scheme "
-                f"{self.redis_url.split(':', 1)[0]!r} (set REDIS_URL)"
+                f"rediss+cluster:// for a Redis Cluster; got a URL with scheme {value.split(':', 1)[0]!r}"
             )
+        return value
 
     @property
     def landing_dir(self) -> Path:
@@ -69,33 +189,120 @@ class Settings:
         return self.data_dir / "offline"
 
     @property
+    def checkpoints_dir(self) -> Path:
+        """Where incremental publishes keep their per-view checkpoints."""
+        return self.checkpoint_dir or self.data_dir / "checkpoints"
+
+    @property
     def dagster_home(self) -> Path:
-        """DAGSTER_HOME for `make dev` and the demo."""
-        return self.data_dir / "dagster_home"
+        """The Dagster instance of the platform: ``DAGSTER_HOME`` if set, else under the data folder."""
+        return Path(os.environ.get("DAGSTER_HOME") or self.data_dir / "dagster_home").resolve()
+
+    @property
+    def private_redis_dir(self) -> Path:
+        """Where a private redis-server started for this data folder keeps its files and URL."""
+        return private_redis_dir(self.data_dir)
+
+    @property
+    def logs_dir(self) -> Path:
+        """Full logs of the demo and long CLI commands."""
+        return self.data_dir / "logs"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables of a dbt run against this warehouse and landing folder.
+
+        Merge them over ``os.environ`` for the dbt subprocess. Paths are absolute, so dbt's
+        working directory does not matter.
+        """
+        return {
+            "FEATURE_PLATFORM_WAREHOUSE": str(self.warehouse_path),
+            "FEATURE_PLATFORM_LANDING": str(self.landing_dir),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+
+    def tenant_routing(self) -> TenantRouting:
+        """The online store's routing of the configured tenants."""
+        from feature_platform.online.tenancy import TenantIsolation, TenantRouting, TenantTarget
+
+        targets = {}
+        for name, tenant in self.tenants.items():
+            if tenant.url is not None:
+                targets[name] = TenantTarget(TenantIsolation.URL, url=tenant.url.get_secret_value())
+            elif tenant.database is not None:
+                targets[name] = TenantTarget(TenantIsolation.DATABASE, db=tenant.database)
+            else:
+                targets[name] = TenantTarget()
+        return TenantRouting(targets)
+
+    def rate_limiter(self) -> TenantRateLimiter:
+        """The feature server's per-tenant request limits."""
+        from feature_platform.serving.rate_limit import TenantRateLimiter
+
+        per_tenant = {name: t.rate_limit for name, t in self.tenants.items() if t.rate_limit is not None}
+        return TenantRateLimiter(self.server.rate_limit, burst=self.server.burst, per_tenant=per_tenant)
+
+    def served_tenants(self) -> list[str]:
+        """The default tenant and every configured one: what ``serve`` answers for."""
+        return [self.tenant, *(t for t in self.tenants if t != self.tenant)]
 
     def with_overrides(self, **changes: object) -> Settings:
-        """A copy with some settings changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A validated copy with some top-level settings changed."""
+        return Settings(**{**dict(self), **changes})
 
 
-def load_settings() -> Settings:
-    """Settings from the environment: FEATURE_PLATFORM_HOME, REDIS_URL (else the private
-    redis-server `make demo` recorded under the data folder, else the local default), FEATURE_PLATFORM_TENANT,
-    FEATURE_PLATFORM_PARTITIONS_START (YYYY-MM-DD), FEATURE_PLATFORM_REGISTRY."""
-    start_text = os.environ.get("FEATURE_PLATFORM_PARTITIONS_START")
+
+def private_redis_dir(data_dir: Path) -> Path:
+    """Where a private redis-server of ``data_dir`` keeps its pid file, log and URL."""
+    return data_dir / "redis"
+
+
+def recorded_private_redis_url(data_dir: Path) -> str | None:
+    """The URL of the private redis-server `make demo` started for ``data_dir``, if any."""
+    path = private_redis_dir(data_dir) / PRIVATE_REDIS_URL_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def _identifier(value: str, what: str) -> str:
     try:
-        start = date.fromisoformat(start_text) if start_text else DEFAULT_PARTITIONS_START
-    except ValueError:
-        raise ConfigError(
-            f"FEATURE_PLATFORM_PARTITIONS_START={start_text!r} is not a date; use YYYY-MM-DD"
-        ) from None
-    data_dir = Path(os.environ.get("FEATURE_PLATFORM_HOME", ".feature_platform"))
-    # Without REDIS_URL, use the private redis-server that `make demo` started, if any.
-    redis_url = os.environ.get("REDIS_URL") or recorded_private_url(data_dir) or DEFAULT_REDIS_URL
-    return Settings(
-        data_dir=data_dir,
-        redis_url=redis_url,
-        tenant=os.environ.get("FEATURE_PLATFORM_TENANT", "default"),
-        partitions_start=start,
-        registry=os.environ.get("FEATURE_PLATFORM_REGISTRY", DEFAULT_REGISTRY),
-    )
+        return check_identifier(value, what)
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _explain(error: ValidationError) -> str:
+    """One line per invalid field: where it is, and what is wrong."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "settings"
+        variable = "FEATURE_PLATFORM_" + "__".join(str(part) for part in item["loc"]).upper()
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where} (env {variable}): {message}")
+    return "Invalid settings (feature_platform.yaml or FEATURE_PLATFORM_* variables): " + "; ".join(lines)
+
+
+def config_file() -> Path | None:
+    """The YAML configuration in force: ``FEATURE_PLATFORM_CONFIG``, else ``./feature_platform.yaml``."""
+    named = os.environ.get(CONFIG_FILE_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_FILE_ENV}={named!r} is not a file; point it at a feature_platform.yaml")
+        return path.resolve()
+    local = Path.cwd() / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from keyword ``overrides``, the environment and ``feature_platform.yaml``.
+
+    Without a Redis URL from any source, the private redis-server that `make demo` recorded
+    under the data folder is used if there is one, else the local default.
+    """
+    from feature_platform.settings_sources import read_sources
+
+    settings = Settings(**read_sources(config_file(), overrides))
+    if "redis_url" not in settings.model_fields_set:
+        recorded = recorded_private_redis_url(settings.data_dir)
+        if recorded:
+            settings = settings.with_overrides(redis_url=recorded)
+    return settings

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from feature_platform.defs.dbt_assets import dbt_executable
 from feature_platform.sample_data import SampleSummary, generate_sample_data
-from feature_platform.sample_data.dbt_env import DBT_PROJECT_DIR, dbt_env
 from feature_platform.settings import Settings
 
 
@@ -48,9 +47,10 @@ class SampleWarehouse:
 
 def dbt_build(settings: Settings, workdir: Path) -> None:
     """Run `dbt build` of the repo's project into ``settings``' warehouse."""
-    env = {**os.environ, **dbt_env(settings)}
+    env = {**os.environ, **settings.dbt_env()}
     command = [
-        dbt_executable(), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        dbt_executable(), "build", "--project-dir", str(settings.dbt.project_dir),
+        "--profiles-dir", str(settings.dbt.project_dir),
         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
     ]
     done = subprocess.run(command, check=False, env=env, capture_output=True, text=True)

@@ -2,7 +2,8 @@
 API v2) or Slack webhooks with retries. Nothing here imports Dagster."""
 
 from feature_platform.alerting.alert import Alert, Observation
-from feature_platform.alerting.manager import AlertManager, Incident, Notification
+from feature_platform.alerting.manager import AlertManager, Incident
+from feature_platform.alerting.notification import Notification
 from feature_platform.alerting.notifier import DeliveryResult, OnCallNotifier
 from feature_platform.alerting.payloads import build_pagerduty_event, build_slack_message
 

@@ -7,15 +7,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
 
 from feature_platform.alerting.alert import Alert, Observation
+from feature_platform.alerting.notification import Notification
+from feature_platform.alerting.notifier import DeliveryResult, OnCallNotifier
 from feature_platform.alerting.payloads import dedup_key_for
 from feature_platform.errors import TerminalError
 from feature_platform.monitoring import AlertLevel
-
-if TYPE_CHECKING:
-    from feature_platform.alerting.notifier import DeliveryResult, OnCallNotifier
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +33,6 @@ class Incident:
     peak: AlertLevel
     opened_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Notification:
-    """Something to tell on-call: a new incident, an escalation, or a resolve.
-
-    ``reason`` is ``"new"``, ``"escalation"`` or ``"resolved"``; ``previous_level`` the
-    incident's peak before this notification (None for a new incident).
-    """
-
-    action: Literal["trigger", "resolve"]
-    alert: Alert
-    dedup_key: str
-    reason: Literal["new", "escalation", "resolved"]
-    previous_level: AlertLevel | None = None
 
 
 class AlertManager:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from feature_platform.alerting.manager import Notification
+from feature_platform.alerting.notification import Notification
 from feature_platform.alerting.payloads import build_pagerduty_event, build_slack_message
 from feature_platform.errors import ConfigError
 

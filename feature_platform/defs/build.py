@@ -15,9 +15,10 @@ from feature_platform.defs.monitoring import (
     build_alert_sensor,
     build_staleness_check,
     freshness_policy,
+    on_call_resource,
 )
 from feature_platform.defs.ops import hourly_incremental_job, online_cleanup_job
-from feature_platform.defs.partitions import view_partitions_def
+from feature_platform.defs.partitions import first_partition_day, view_partitions_def
 from feature_platform.defs.quality_checks import build_quality_checks
 from feature_platform.defs.recovery import rebuild_online_job
 from feature_platform.defs.resources import (
@@ -40,13 +41,13 @@ def build_definitions(
     the platform's registry.
 
     ``platform`` defaults to a resource that reads its settings from the environment when
-    a run starts. ``partitions_start`` defaults to the settings'. ``include_dbt=False``
+    a run starts. ``partitions_start`` defaults to :func:`first_partition_day`. ``include_dbt=False``
     leaves the dbt models out (a deployment whose source tables are built elsewhere).
     ``on_call`` says where alerts go (default: from the environment when the sensor runs).
     """
     platform = platform or FeaturePlatformResource()
     views = platform.feature_registry.views
-    partitions_start = partitions_start or platform.settings.partitions_start
+    partitions_start = partitions_start or first_partition_day(platform.settings)
     assets: list[dg.AssetsDefinition] = []
     blocking_checks: dict[str, list[dg.AssetChecksDefinition]] = {}
     for view in views:
@@ -74,7 +75,7 @@ def build_definitions(
         "feature_platform": platform,
         "offline_io_manager": offline_io_manager,
         "online_io_manager": online_io_manager,
-        "on_call": on_call or OnCallResource(),
+        "on_call": on_call or on_call_resource(),
         "warehouse": warehouse_resource(platform.settings),
         "pyspark": spark_resource(),
     }

@@ -1,8 +1,6 @@
 """The dbt project's models as Dagster assets, keyed ``dbt/<model>`` upstream of the views."""
 
-
 import os
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -14,8 +12,6 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from feature_platform.defs.feature_view_assets import DBT_KEY_PREFIX
 from feature_platform.defs.resources import FeaturePlatformResource
-from feature_platform.errors import ConfigError
-from feature_platform.sample_data.dbt_env import DBT_PROJECT_DIR, dbt_env
 from feature_platform.settings import load_settings
 
 
@@ -24,24 +20,20 @@ def dbt_executable() -> str:
     return str(Path(sys.executable).parent / "dbt")
 
 
-def dbt_parse_command(project_dir: Path) -> list[str]:
-    """The command that writes ``target/manifest.json`` for ``project_dir``."""
-    return [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-
-
 @cache
 def dbt_project() -> DbtProject:
-    """The dbt project, parsed on first use if its manifest is missing (never at import)."""
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    """The configured dbt project (``settings.dbt.project_dir``), prepared on first use, never
+    at import: dagster-dbt re-parses it on every load under ``dagster dev`` / ``dg dev``, and
+    elsewhere it is parsed once when it has no manifest yet (a fresh checkout or a wheel)."""
+    project_dir = load_settings().dbt.project_dir
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+    # dagster-dbt's preparer runs `dbt` from PATH; the venv need not be activated.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    project.prepare_if_dev()
     if not project.manifest_path.exists():
-        env = {**os.environ, **dbt_env(load_settings())}
-        done = subprocess.run(
-            dbt_parse_command(DBT_PROJECT_DIR), check=False, env=env, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise ConfigError(
-                f"`dbt parse` failed for {DBT_PROJECT_DIR}; fix the dbt project:\n{done.stdout}{done.stderr}"
-            )
+        project.preparer.prepare(project)
     return project
 
 
@@ -71,14 +63,12 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, feature_platform: FeaturePlatformResource
     ) -> Iterator[Any]:
         # dbt reads the warehouse and landing paths from the environment of its subprocess.
-        os.environ.update(dbt_env(feature_platform.settings))
+        os.environ.update(feature_platform.settings.dbt_env())
         yield from dbt.cli(["build"], context=context).stream()
 
     return _dbt_transforms
 
 
 def dbt_resource() -> DbtCliResource:
-    """The dbt CLI resource for the repo's project."""
-    return DbtCliResource(
-        project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
-    )
+    """The dbt CLI resource for the configured project."""
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())

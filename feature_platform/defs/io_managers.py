@@ -77,7 +77,7 @@ class RedisOnlineStoreIOManager(dg.IOManager):
         view = _view_for(context, self.platform)
         start, end = _window(context)
         window = f"[{start.isoformat()}, {end.isoformat()})"
-        every = self.platform.online_write_chunk_rows
+        every = self.platform.settings.online_write.chunk_rows
         next_log = every
 
         def log_progress(progress: PublishProgress) -> None:

@@ -3,6 +3,7 @@
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -19,6 +20,7 @@ from feature_platform.monitoring import (
     collect_staleness,
     freshness_windows,
 )
+from feature_platform.settings import OnCallSettings, load_settings
 from feature_platform.specs import FeatureView, StalenessKind
 
 STALENESS_CHECK = "staleness"
@@ -39,26 +41,47 @@ def freshness_policy(view: FeatureView) -> dg.FreshnessPolicy:
 
 
 class OnCallResource(dg.ConfigurableResource):
-    """Where pages go. Unset fields come from the environment when the sensor runs:
-    ``FEATURE_PLATFORM_ONCALL_URL``, ``FEATURE_PLATFORM_ONCALL_KIND`` (pagerduty or slack) and
-    ``PAGERDUTY_ROUTING_KEY`` (pass ``dg.EnvVar(...)`` for the key; it is never logged)."""
+    """Where pages go. A field left unset comes from the settings' ``on_call`` section
+    (``feature_platform.yaml``, ``FEATURE_PLATFORM_ON_CALL__*`` or the short names
+    ``FEATURE_PLATFORM_ONCALL_URL``, ``FEATURE_PLATFORM_ONCALL_KIND``, ``PAGERDUTY_ROUTING_KEY``)
+    when the sensor runs. Give secrets as ``dg.EnvVar(...)``: the UI then shows the variable's
+    name, never its value (:func:`on_call_resource` does)."""
 
     webhook_url: str | None = None
     kind: str | None = None
     routing_key: str | None = None
-    timeout_s: float = 5.0
-    max_attempts: int = 3
+    timeout_s: float | None = None
+    max_attempts: int | None = None
+
+    def settings(self) -> OnCallSettings:
+        """The on-call settings in force: the fields set here over the loaded ones."""
+        fields = ("webhook_url", "kind", "routing_key", "timeout_s", "max_attempts")
+        overrides = {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+        return load_settings(on_call=overrides).on_call
 
     def notifiers(self) -> list[OnCallNotifier]:
         """The configured notifier, or none when no webhook is set."""
-        url = self.webhook_url or os.environ.get("FEATURE_PLATFORM_ONCALL_URL")
-        if not url:
+        config = self.settings()
+        if config.webhook_url is None:
             return []
-        kind = self.kind or os.environ.get("FEATURE_PLATFORM_ONCALL_KIND", "pagerduty")
-        key = self.routing_key or os.environ.get("PAGERDUTY_ROUTING_KEY")
+        key = config.routing_key.get_secret_value() if config.routing_key is not None else None
         return [
-            OnCallNotifier(url, kind, key, timeout_s=self.timeout_s, max_attempts=self.max_attempts)  # type: ignore[arg-type]
+            OnCallNotifier(
+                config.webhook_url.get_secret_value(), config.kind, key,
+                timeout_s=config.timeout_s, max_attempts=config.max_attempts,
+            )
         ]
+
+
+ON_CALL_SECRET_VARIABLES = {"webhook_url": "FEATURE_PLATFORM_ONCALL_URL", "routing_key": "PAGERDUTY_ROUTING_KEY"}
+
+
+def on_call_resource() -> OnCallResource:
+    """The on-call resource with its secrets as ``dg.EnvVar`` where those variables are set."""
+    secrets: dict[str, Any] = {
+        field: dg.EnvVar(name) for field, name in ON_CALL_SECRET_VARIABLES.items() if os.environ.get(name)
+    }
+    return OnCallResource(**secrets)
 
 
 def materialization_status(instance: dg.DagsterInstance, view: FeatureView) -> tuple[datetime | None, bool]:

@@ -49,7 +49,7 @@ def publish_views(
     """Publish rows created since each view's checkpoint; yields each view with the facts
     of its publish (rows read, written, kept newer, the new checkpoint). When the online
     store lost any of the views, nothing is published and the op fails, saying to rebuild."""
-    checkpoints = CheckpointStore(platform.settings.data_dir / "checkpoints")
+    checkpoints = CheckpointStore(platform.settings.checkpoints_dir)
     records = platform.publish_records()
     online, offline = platform.online_store(), platform.offline_store()
     # The checkpoint says "published up to here"; after a loss that is no longer true.

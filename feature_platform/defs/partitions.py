@@ -6,7 +6,19 @@ from datetime import date
 
 import dagster as dg
 
+from feature_platform.settings import DEFAULT_PARTITIONS_START, Settings
 from feature_platform.specs import FeatureView, Partitioning
+
+
+def first_partition_day(settings: Settings) -> date:
+    """Where every view's partitions start: ``settings.partitions_start`` if set, else the
+    first day of the landing data (so the UI shows no partitions from before the data),
+    else the platform's default."""
+    if settings.partitions_start is not None:
+        return settings.partitions_start
+    from feature_platform.sample_data.landing import first_ingest_date
+
+    return first_ingest_date(settings.landing_dir) or DEFAULT_PARTITIONS_START
 
 
 def partitions_def_for(

@@ -28,36 +28,38 @@ if TYPE_CHECKING:
 class FeaturePlatformResource(dg.ConfigurableResource):
     """Where the platform's data lives and which Redis it publishes to.
 
-    A field left unset takes its value from the environment of the process that loads
-    the definitions (``FEATURE_PLATFORM_HOME``, ``REDIS_URL``, ``FEATURE_PLATFORM_TENANT``,
-    ``FEATURE_PLATFORM_REGISTRY``); nothing is read when the module is imported. ``online_write_rate_limit`` (rows/s) keeps a backfill from starving
-    online reads; ``online_write_chunk_rows`` is how often a publish logs its progress.
+    A field left unset takes its value from :func:`load_settings` (``feature_platform.yaml``
+    and the environment) of the process that runs the code; nothing is read when the module
+    is imported. ``online_write_rate_limit`` (rows/s) keeps a backfill from starving online
+    reads; ``online_write_chunk_rows`` is how often a publish logs its progress.
     """
 
     data_dir: str | None = None
     redis_url: str | None = None
     tenant: str | None = None
     registry: str | None = None
-    online_write_batch_size: int = 1000
+    online_write_batch_size: int | None = None
     online_write_rate_limit: float | None = None
-    online_write_chunk_rows: int = 200_000
+    online_write_chunk_rows: int | None = None
 
     _online: Any = PrivateAttr(default=None)
 
     @cached_property
     def settings(self) -> Settings:
-        """The settings in force: explicit fields over the environment's."""
-        base = load_settings()
-        overrides: dict[str, object] = {}
-        if self.data_dir is not None:
-            overrides["data_dir"] = Path(self.data_dir)
-        if self.redis_url is not None:
-            overrides["redis_url"] = self.redis_url
-        if self.tenant is not None:
-            overrides["tenant"] = self.tenant
-        if self.registry is not None:
-            overrides["registry"] = self.registry
-        return base.with_overrides(**overrides) if overrides else base
+        """The settings in force: the fields set here over the loaded configuration."""
+        overrides: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("data_dir", "redis_url", "tenant", "registry")
+            if getattr(self, name) is not None
+        }
+        online_write = {
+            name: getattr(self, f"online_write_{name}")
+            for name in ("batch_size", "rate_limit", "chunk_rows")
+            if getattr(self, f"online_write_{name}") is not None
+        }
+        if online_write:
+            overrides["online_write"] = online_write
+        return load_settings(**overrides)
 
     @cached_property
     def feature_registry(self) -> Registry:
@@ -84,8 +86,9 @@ class FeaturePlatformResource(dg.ConfigurableResource):
             self._online = RedisOnlineStore(
                 self.settings.redis_url,
                 tenant=self.settings.tenant,
-                batch_size=self.online_write_batch_size,
-                write_rate_limit=self.online_write_rate_limit,
+                batch_size=self.settings.online_write.batch_size,
+                write_rate_limit=self.settings.online_write.rate_limit,
+                tenants=self.settings.tenant_routing(),
             )
         return self._online
 

@@ -176,3 +176,15 @@ def _cast_column(column: pa.ChunkedArray, target: pa.DataType, name: str, where:
         # The platform's one timestamp rule: naive means UTC, finer than a microsecond is refused.
         return utc_micros_column(column, name, where).cast(target)
     return column.cast(target)
+
+
+def first_ingest_date(landing_dir: Path) -> date | None:
+    """The earliest ingestion date of any landed file under ``landing_dir`` (None: nothing landed)."""
+    prefix = f"{INGEST_DATE_PARTITION}="
+    days = []
+    for folder in Path(landing_dir).glob(f"*/{prefix}*"):
+        try:
+            days.append(date.fromisoformat(folder.name.removeprefix(prefix)))
+        except ValueError:
+            continue
+    return min(days, default=None)

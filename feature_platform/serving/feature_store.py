@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 class FeatureStore:
     """Entry point for model code: ``get_historical_features`` and ``get_online_features``.
 
-    ``FeatureStore()`` uses the defaults: the repo's feature definitions, the data folder
-    (``FEATURE_PLATFORM_HOME``, default ``.feature_platform``) and ``REDIS_URL``. Pass
-    ``settings``, ``registry`` or ready stores to override any of them.
+    ``FeatureStore()`` uses :func:`load_settings` (``feature_platform.yaml`` and the
+    environment): the registry, the data folder and the Redis URL. Pass ``settings``,
+    ``registry`` or ready stores to override any of them.
     """
 
     def __init__(
@@ -54,7 +54,9 @@ class FeatureStore:
     def online_store(self) -> OnlineStore:
         """The Redis online store at ``settings.redis_url`` (connected on first use)."""
         if self._online_store is None:
-            self._online_store = RedisOnlineStore(self.settings.redis_url, tenant=self.settings.tenant)
+            self._online_store = RedisOnlineStore(
+                self.settings.redis_url, tenant=self.settings.tenant, tenants=self.settings.tenant_routing()
+            )
         return self._online_store
 
     def get_historical_features(

@@ -373,12 +373,16 @@ def serve(
     registry: Registry,
     online_store: OnlineStore,
     rate_limiter: TenantRateLimiter | None = None,
+    tenants: Collection[str] | None = None,
+    max_entities: int = 1000,
     log_level: str = "info",
 ) -> None:
     """Run the feature server in the foreground until interrupted."""
     import uvicorn
 
-    app = create_app(registry, online_store, rate_limiter=rate_limiter)
+    app = create_app(
+        registry, online_store, rate_limiter=rate_limiter, tenants=tenants, max_entities=max_entities
+    )
     logger.info("feature server on http://%s:%d (online store %r)", host, port, online_store)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
@@ -386,8 +390,14 @@ def serve(
         online_store.close()
 
 
-def run_server(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """``feature_platform serve``: the settings' feature registry, served from
-    ``settings.redis_url`` for ``settings.tenant``, with the L1 cache."""
-    store = RedisOnlineStore(settings.redis_url, settings.tenant, cache=L1Cache())
-    serve(host, port, registry=load_registry(settings.registry), online_store=store)
+def run_server(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """``feature-platform serve``: the settings' feature registry for every configured tenant
+    (``X-Tenant``; routed and rate-limited by ``settings.tenants``), with the L1 cache.
+    ``host`` and ``port`` default to ``settings.server``."""
+    store = RedisOnlineStore(settings.redis_url, settings.tenant, cache=L1Cache(), tenants=settings.tenant_routing())
+    serve(
+        host or settings.server.host, port or settings.server.port,
+        registry=load_registry(settings.registry), online_store=store,
+        rate_limiter=settings.rate_limiter(), tenants=settings.served_tenants(),
+        max_entities=settings.server.max_entities,
+    )

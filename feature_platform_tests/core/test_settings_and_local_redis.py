@@ -4,8 +4,8 @@ import pytest
 import redis
 
 from feature_platform.errors import ConfigError
-from feature_platform.local_redis import ensure_redis, recorded_private_url, redis_answers
-from feature_platform.settings import DEFAULT_REDIS_URL, load_settings
+from feature_platform.local_redis import ensure_redis, redis_answers
+from feature_platform.settings import DEFAULT_REDIS_URL, load_settings, recorded_private_redis_url
 from feature_platform_tests.redis_server import free_port
 
 
@@ -26,7 +26,7 @@ def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         load_settings()
     monkeypatch.setenv("REDIS_URL", DEFAULT_REDIS_URL)
     monkeypatch.setenv("FEATURE_PLATFORM_PARTITIONS_START", "January")
-    with pytest.raises(ConfigError, match="FEATURE_PLATFORM_PARTITIONS_START='January'"):
+    with pytest.raises(ConfigError, match="partitions_start \\(env FEATURE_PLATFORM_PARTITIONS_START\\): Input should be a valid date"):
         load_settings()
     monkeypatch.delenv("FEATURE_PLATFORM_PARTITIONS_START")
     monkeypatch.setenv("FEATURE_PLATFORM_TENANT", "a:b")
@@ -48,7 +48,7 @@ def test_ensure_redis_starts_a_private_server_when_nothing_answers(
     try:
         assert endpoint.started_private and endpoint.url != dead
         assert redis_answers(endpoint.url)
-        assert recorded_private_url(tmp_path) == endpoint.url
+        assert recorded_private_redis_url(tmp_path) == endpoint.url
         assert (tmp_path / "redis" / "redis.pid").exists()
         # A later call reuses the recorded server instead of starting another.
         assert ensure_redis(dead, tmp_path) == type(endpoint)(endpoint.url, started_private=False)

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from feature_platform.sample_data import SampleSummary, generate_sample_data, land_batch
-from feature_platform.sample_data.dbt_env import DBT_PROJECT_DIR, dbt_env
 from feature_platform.settings import Settings
 
 END = datetime(2026, 1, 10, tzinfo=UTC)
@@ -99,14 +98,14 @@ def dbt_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbtRun]:
         str(Path(sys.executable).parent / "dbt"),
         "build",
         "--project-dir",
-        str(DBT_PROJECT_DIR),
+        str(settings.dbt.project_dir),
         "--profiles-dir",
-        str(DBT_PROJECT_DIR),
+        str(settings.dbt.project_dir),
         "--target-path",
         str(target_dir),
     ]
     # The test's own target and log folders keep concurrent dbt runs from sharing state.
-    env = {**os.environ, **dbt_env(settings), "DBT_LOG_PATH": str(root / "logs")}
+    env = {**os.environ, **settings.dbt_env(), "DBT_LOG_PATH": str(root / "logs")}
     started = time.perf_counter()
     result = subprocess.run(
         command, check=False, env=env, capture_output=True, text=True, cwd=root, timeout=300

@@ -259,7 +259,7 @@ def test_hourly_incremental_job_publishes_and_records_its_checkpoint(
         for o in (e.event_specific_data.asset_observation for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION")
     }
     assert set(observations) == {"online/user_profile", "online/user_purchase_activity", "online/user_session_activity"}
-    checkpoints = CheckpointStore(platform_settings.data_dir / "checkpoints")
+    checkpoints = CheckpointStore(platform_settings.checkpoints_dir)
     con = connect_warehouse(platform_settings.warehouse_path)
     newest = con.execute("SELECT max(created_timestamp) FROM fv_user_profile").fetchone()[0]
     con.close()

@@ -167,16 +167,21 @@ def test_tenants_are_isolated_and_rate_limited_separately(redis_url: str, start_
     assert 'feature_server_rate_limited_total{tenant="acme"} 1.0' in httpx.get(f"{server.url}/metrics").text
 
 
-def test_run_server_serves_the_repo_features(redis_url: str, tmp_path: Path) -> None:
+def test_serve_answers_every_configured_tenant_with_its_routing_and_rate_limit(
+    redis_url: str, tmp_path: Path
+) -> None:
     port = free_port()
-    code = (
-        "from feature_platform.settings import Settings\n"
-        "from feature_platform.serving.server import run_server\n"
-        f"run_server(Settings(data_dir={str(tmp_path)!r}, redis_url={redis_url!r}), port={port})\n"
+    config = tmp_path / "feature_platform.yaml"
+    config.write_text(
+        f"data_dir: data\nredis_url: {redis_url}\ntenant: acme\nserver:\n  port: {port}\n"
+        "tenants:\n  globex: {database: 2, rate_limit: 0.05}\n  initech: {}\n"
     )
-    publish(RedisOnlineStore(redis_url))
-    process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    routing = TenantRouting.from_config({"globex": {"database": 2}})
+    publish(RedisOnlineStore(redis_url, "acme"), country="AC")
+    publish(RedisOnlineStore(redis_url, "globex", tenants=routing), country="GL")
+    env = {**os.environ, "FEATURE_PLATFORM_CONFIG": str(config)}
+    process = subprocess.Popen([sys.executable, "-m", "feature_platform", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -188,9 +193,17 @@ def test_run_server_serves_the_repo_features(redis_url: str, tmp_path: Path) -> 
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert health.json() == {"status": "ok"}
-        answer = httpx.post(f"http://127.0.0.1:{port}/get-online-features",
-                            json={"entities": {"user_id": [2]}, "features": ["user_profile:country"]})
-        assert columns(answer.json())["country"]["values"] == ["FR"]
+
+        def country(tenant: str | None) -> httpx.Response:
+            headers = {"X-Tenant": tenant} if tenant else {}
+            return httpx.post(f"http://127.0.0.1:{port}/get-online-features", headers=headers,
+                              json={"entities": {"user_id": [1]}, "features": ["user_profile:country"]})
+
+        assert columns(country(None).json())["country"]["values"] == ["AC"]  # the default tenant
+        assert columns(country("globex").json())["country"]["values"] == ["GL"]  # from database 2
+        assert country("globex").status_code == 429  # its own limit: 1 request per 20 s
+        assert columns(country("initech").json())["country"]["values"] == [None]  # served, no data
+        assert country("mallory").status_code == 403
     finally:
         process.terminate()
         process.wait(timeout=10)
