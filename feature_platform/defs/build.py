@@ -80,7 +80,7 @@ def build_definitions(
         "pyspark": spark_resource(),
     }
     if include_dbt:
-        assets.append(build_dbt_assets())
+        assets.append(build_dbt_assets(views))
         jobs.append(build_dbt_job())
         resources["dbt"] = dbt_resource()
     return dg.Definitions(

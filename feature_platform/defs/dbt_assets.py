@@ -2,7 +2,7 @@
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from feature_platform.defs.feature_view_assets import DBT_KEY_PREFIX
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.settings import load_settings
+from feature_platform.specs import FeatureView
 
 
 def dbt_executable() -> str:
@@ -38,7 +39,15 @@ def dbt_project() -> DbtProject:
 
 
 class PrefixedDbtTranslator(DagsterDbtTranslator):
-    """Keys dbt nodes ``dbt/<name>`` so a model never shadows a Python asset of the same name."""
+    """Keys dbt nodes ``dbt/<name>`` so a model never shadows a Python asset of the same name.
+
+    A model that is a feature view's source is owned by the view's owner (``view_owners``,
+    by model name); the others by the owners in their dbt ``meta``.
+    """
+
+    def __init__(self, view_owners: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._view_owners = dict(view_owners or {})
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         """dagster-dbt's key with the ``dbt`` prefix."""
@@ -48,15 +57,22 @@ class PrefixedDbtTranslator(DagsterDbtTranslator):
         """Every dbt node in the ``dbt`` group."""
         return "dbt"
 
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        """The feature view's owner for its source model, else dagster-dbt's (dbt ``meta``)."""
+        owner = self._view_owners.get(dbt_resource_props["name"])
+        return [owner] if owner else super().get_owners(dbt_resource_props)
 
-def build_dbt_assets() -> dg.AssetsDefinition:
-    """One multi-asset that runs ``dbt build`` for the selected models."""
+
+def build_dbt_assets(views: Sequence[FeatureView] = ()) -> dg.AssetsDefinition:
+    """One multi-asset that runs ``dbt build`` for the selected models and reports each
+    model's row count and columns; ``views`` give their source models an owner."""
     project = dbt_project()
+    owners = {v.source.dbt_model: v.owner for v in views if v.owner and v.source.dbt_model}
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        dagster_dbt_translator=PrefixedDbtTranslator(),
+        dagster_dbt_translator=PrefixedDbtTranslator(owners),
         name="dbt_transforms",
     )
     def _dbt_transforms(
@@ -64,7 +80,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     ) -> Iterator[Any]:
         # dbt reads the warehouse and landing paths from the environment of its subprocess.
         os.environ.update(feature_platform.settings.dbt_env())
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts().fetch_column_metadata()
 
     return _dbt_transforms
 

@@ -11,6 +11,7 @@ from feature_platform.defs.partitions import view_partitions_def
 from feature_platform.defs.resources import open_warehouse
 from feature_platform.materialization import read_source_window
 from feature_platform.specs import FeatureView
+from feature_platform.specs.durations import human_duration
 
 DBT_KEY_PREFIX = "dbt"
 ONLINE_KEY_PREFIX = "online"
@@ -47,13 +48,28 @@ def _column_schema(view: FeatureView) -> dg.TableSchema:
     return dg.TableSchema(columns=columns)
 
 
+def _column_lineage(view: FeatureView, upstream: dg.AssetKey, *, renamed: bool) -> dg.TableColumnLineage:
+    """Each column of the view from its column in ``upstream``: the source table (``renamed``:
+    its timestamp columns have the source's names) or the offline asset (same names)."""
+    origins = {name: name for name in [*view.join_keys, "event_timestamp", "created_timestamp", *view.feature_names]}
+    if renamed:
+        origins["event_timestamp"] = view.source.event_timestamp_column
+        origins["created_timestamp"] = view.source.created_timestamp_column
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=upstream, column_name=origin)] for column, origin in origins.items()
+        }
+    )
+
+
 def _view_metadata(view: FeatureView) -> dict[str, object]:
     return {
         "feature_view": view.name,
         "entity": view.entity_name,
         "join_keys": ", ".join(view.join_keys),
-        "ttl": str(view.ttl) if view.ttl is not None else "none",
+        "ttl": human_duration(view.ttl),
         "freshness_tier": view.tier.value,
+        "expected_freshness": human_duration(view.tier.expected_freshness),
         "staleness_kind": view.staleness.value if view.staleness else "event",
         # Dagster 1.13's time-window freshness policy judges only the time since the last
         # materialization event; it cannot be fed a data time. Say so where "Passing" shows.
@@ -61,6 +77,7 @@ def _view_metadata(view: FeatureView) -> dict[str, object]:
         "data_staleness_measured_by": "the 'staleness' check of online/" + view.name,
         "partitioning": view.partitioning.value,
         "dagster/column_schema": _column_schema(view),
+        "dagster/column_lineage": _column_lineage(view, source_key(view), renamed=True),
     }
 
 
@@ -120,7 +137,10 @@ def _build(
         owners=_owners(view),
         tags=view.tags,
         kinds={"redis"},
-        metadata={"feature_view": view.name},
+        metadata={
+            "feature_view": view.name,
+            "dagster/column_lineage": _column_lineage(view, offline_key(view), renamed=False),
+        },
         freshness_policy=freshness_policy,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0),
     )
