@@ -64,8 +64,8 @@ class PrefixedDbtTranslator(DagsterDbtTranslator):
 
 
 def build_dbt_assets(views: Sequence[FeatureView] = ()) -> dg.AssetsDefinition:
-    """One multi-asset that runs ``dbt build`` for the selected models and reports each
-    model's row count and columns; ``views`` give their source models an owner."""
+    """One multi-asset that runs ``dbt build`` for the selected models; ``views`` give their
+    source models an owner."""
     project = dbt_project()
     owners = {v.source.dbt_model: v.owner for v in views if v.owner and v.source.dbt_model}
 
@@ -80,7 +80,7 @@ def build_dbt_assets(views: Sequence[FeatureView] = ()) -> dg.AssetsDefinition:
     ) -> Iterator[Any]:
         # dbt reads the warehouse and landing paths from the environment of its subprocess.
         os.environ.update(feature_platform.settings.dbt_env())
-        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts().fetch_column_metadata()
+        yield from dbt.cli(["build"], context=context).stream()
 
     return _dbt_transforms
 
