@@ -13,7 +13,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-from yaml import YAMLError, safe_load  # type: ignore[import-untyped]
+from yaml import YAMLError, safe_load  # type: ignore[import-untyped, unused-ignore]
 
 from feature_platform.errors import ConfigError
 from feature_platform.settings import Settings

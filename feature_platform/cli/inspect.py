@@ -45,6 +45,12 @@ def run_list(args: argparse.Namespace) -> None:
     ))
 
 
+def _source(view: Any) -> str:
+    if view.is_stream:
+        return f"stream {view.stream_source.name}"
+    return f"table {view.table_source.table} (dbt model {view.table_source.dbt_model})"
+
+
 def run_describe(args: argparse.Namespace) -> None:
     """Print one view's spec: source, keys, timing, owner, tags and features."""
     from feature_platform.settings import load_settings
@@ -56,7 +62,7 @@ def run_describe(args: argparse.Namespace) -> None:
         ("name", view.name),
         ("description", view.description or "-"),
         ("entity", f"{view.entity_name} (join keys: {', '.join(f'{k} {t.value}' for k, t in view.join_key_types.items())})"),
-        ("source", f"table {view.source.table} (dbt model {view.source.dbt_model})"),
+        ("source", _source(view)),
         ("ttl", human_duration(view.ttl)),
         ("freshness tier", f"{view.tier.value} (expected freshness {human_duration(view.tier.expected_freshness)})"),
         ("partitioning", view.partitioning.value),

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from feature_platform.defs.feature_view_assets import DBT_KEY_PREFIX
+from feature_platform.defs.feature_view_assets import DBT_KEY_PREFIX, source_model
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.settings import load_settings
 from feature_platform.specs import FeatureView
@@ -67,7 +67,7 @@ def build_dbt_assets(views: Sequence[FeatureView] = ()) -> dg.AssetsDefinition:
     """One multi-asset that runs ``dbt build`` for the selected models; ``views`` give their
     source models an owner."""
     project = dbt_project()
-    owners = {v.source.dbt_model: v.owner for v in views if v.owner and v.source.dbt_model}
+    owners = {source_model(v): v.owner for v in views if v.owner and not v.is_stream}
 
     @dbt_assets(
         manifest=project.manifest_path,

@@ -53,8 +53,8 @@ def _column_lineage(view: FeatureView, upstream: dg.AssetKey, *, renamed: bool) 
     its timestamp columns have the source's names) or the offline asset (same names)."""
     origins = {name: name for name in [*view.join_keys, "event_timestamp", "created_timestamp", *view.feature_names]}
     if renamed:
-        origins["event_timestamp"] = view.source.event_timestamp_column
-        origins["created_timestamp"] = view.source.created_timestamp_column
+        origins["event_timestamp"] = view.table_source.event_timestamp_column
+        origins["created_timestamp"] = view.table_source.created_timestamp_column
     return dg.TableColumnLineage(
         deps_by_column={
             column: [dg.TableColumnDep(asset_key=upstream, column_name=origin)] for column, origin in origins.items()

@@ -16,7 +16,6 @@ from feature_platform.defs.ops import publish_views
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import ConfigError
 from feature_platform.materialization.incremental import DEFAULT_REPROCESSING_WINDOW
-from feature_platform.sample_data.dbt_env import dbt_env
 from feature_platform.specs import FeatureView, FreshnessTier
 
 # The warehouse is one DuckDB file with one writer at a time: a micro-batch that meets
@@ -73,7 +72,7 @@ def build_microbatch_job(
         context: dg.OpExecutionContext, dbt: DbtCliResource, feature_platform: FeaturePlatformResource
     ) -> Iterator[Any]:
         # dbt reads the warehouse and landing paths from the environment of its subprocess.
-        os.environ.update(dbt_env(feature_platform.settings))
+        os.environ.update(feature_platform.settings.dbt_env())
         yield from dbt.cli(
             dbt_build_args(models),
             manifest=dbt_project().manifest_path,
