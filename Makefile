@@ -9,16 +9,23 @@ export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: install demo dev test lint bench clean
+.PHONY: install demo dev test lint bench clean .env
 
+# Every extra (the SDK alone needs none of them) and the test tools.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[all,test]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# Dagster's CLIs (dagster, dg) read .env from the working directory: the README's
+# `dagster asset materialize ...` then records its runs in the instance `make dev` shows.
+# Rewritten by every make command, so it follows DATA_DIR / DAGSTER_HOME.
+.env:
+	printf 'DAGSTER_HOME=%s\n' "$(DAGSTER_HOME)" > $@
+
+install: $(STAMP) .env
 
 demo: install
 	$(PY) -m feature_platform demo
@@ -26,7 +33,7 @@ demo: install
 dev: install
 	mkdir -p $(DAGSTER_HOME)
 	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dg dev -h 127.0.0.1 -p 3000
 
 test: install
 	$(PY) -m pytest
@@ -41,4 +48,4 @@ bench: install
 	$(PY) benchmarks/online_read.py
 
 clean:
-	rm -rf $(DATA_DIR) dbt_transforms/target dbt_transforms/logs
+	rm -rf $(DATA_DIR) .env dbt_transforms/target dbt_transforms/logs

@@ -7,12 +7,19 @@ Dagster instance under the data folder, so `make dev` shows the runs afterwards.
 from __future__ import annotations
 
 import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from feature_platform.local_redis import ensure_redis
+from feature_platform.online.connection import redact_url
 from feature_platform.settings import Settings, load_settings
 
 DEMO_SERVICE = "churn_model_v1"
@@ -39,9 +46,11 @@ def run_demo(
 ) -> DemoResult:
     """Generate sample data, build dbt, materialize every view for the sample range, read back.
 
-    ``end`` defaults to the start of the current hour (UTC): the sample's newest events are
-    minutes old, so right after the demo every view is healthy by its kind of staleness
-    (the hourly view's last complete partition is the hour before ``end``).
+    Prints one line per step and a short summary; the full output of the Dagster runs and
+    dbt goes to ``<data_dir>/logs/demo.log``. ``end`` defaults to the start of the current
+    hour (UTC): the sample's newest events are minutes old, so right after the demo every
+    view is healthy by its kind of staleness (the hourly view's last complete partition is
+    the hour before ``end``).
     """
     from feature_platform.defs import build_definitions
     from feature_platform.defs.instance import platform_instance
@@ -53,70 +62,151 @@ def run_demo(
     )
     from feature_platform.defs.ops import INCREMENTAL_JOB
     from feature_platform.defs.resources import FeaturePlatformResource
+    from feature_platform.run_output import output_to_file
     from feature_platform.sample_data import generate_sample_data
     from feature_platform.serving.feature_store import FeatureStore
 
     def say(message: str) -> None:
         if echo:
-            print(message, flush=True)
+            print(message, file=terminal, flush=True)
 
+    terminal = sys.stdout
     settings = settings or load_settings()
     end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    endpoint = ensure_redis(settings.redis_url, settings.data_dir)
-    if endpoint.url != settings.redis_url:
-        say(
-            f"No Redis answers at {settings.redis_url}; using a private redis-server at {endpoint.url} "
-            f"(files under {settings.data_dir / 'redis'}). Set REDIS_URL to use another."
-        )
-        settings = settings.with_overrides(redis_url=endpoint.url)
+    log_path = settings.logs_dir / "demo.log"
+    steps = _Steps(say, total=5)
+    say(f"feature_platform demo: {days} days of events for {n_users} users; full log in {log_path}")
 
-    shutil.rmtree(settings.landing_dir, ignore_errors=True)
-    summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
-    say(f"Sample data: {summary}")
+    with steps.step("Online store"):
+        endpoint = ensure_redis(settings.redis_url, settings.data_dir)
+        if endpoint.url != settings.redis_url:
+            settings = settings.with_overrides(redis_url=endpoint.url)
+            steps.note(f"no Redis at the configured URL; a private redis-server at {endpoint.url} "
+                       f"(files under {settings.private_redis_dir})")
+        else:
+            steps.note(f"Redis at {redact_url(settings.redis_url)}")
 
-    instance = platform_instance(settings)
+    with steps.step("Sample data"):
+        shutil.rmtree(settings.landing_dir, ignore_errors=True)
+        summary = generate_sample_data(settings.landing_dir, end=end, days=days, n_users=n_users)
+        counts = ", ".join(f"{n:,} {table}" for table, n in summary.row_counts.items())
+        steps.note(f"{counts} ({summary.late_rows:,} late) under {settings.landing_dir}")
+
     platform = FeaturePlatformResource(
         data_dir=str(settings.data_dir), redis_url=settings.redis_url, tenant=settings.tenant,
         registry=settings.registry,
     )
-    defs = build_definitions(platform)
+    instance = platform_instance(settings)
+    with output_to_file(log_path):
+        defs = build_definitions(platform)
+        with steps.step("dbt build (through Dagster)"):
+            _check(defs.resolve_job_def(DBT_BUILD_JOB).execute_in_process(instance=instance), log_path)
+            steps.note(f"warehouse {settings.warehouse_path}")
+        materialized: dict[str, tuple[int, int, int]] = {}
+        runs = 1
+        with steps.step("Materialize every feature view offline and online"):
+            for partitioning, group in views_by_partitioning(platform.feature_registry.views).items():
+                first = partitioning.key_for(end - timedelta(days=days))
+                last = partitioning.key_for(end - partitioning.step)
+                job = defs.resolve_job_def(materialize_job_name(partitioning))
+                result = job.execute_in_process(
+                    instance=instance, tags=partition_range_tags(first, last), raise_on_error=False
+                )
+                _check(result, log_path)
+                materialized.update(_view_counts(result, group))
+                runs += 1
+                steps.note(f"{partitioning.value}: partitions {first} ... {last}, one run")
+            # The rows of the current, incomplete partitions go online as in production: the
+            # incremental publish of rows created since each view's checkpoint.
+            _check(defs.resolve_job_def(INCREMENTAL_JOB).execute_in_process(instance=instance), log_path)
+            runs += 1
+            steps.note("rows of the current hour and day: incremental publish to the online store")
 
-    say("Building the dbt models ...")
-    _check(defs.resolve_job_def(DBT_BUILD_JOB).execute_in_process(instance=instance))
-    for partitioning in views_by_partitioning(platform.feature_registry.views):
-        first = partitioning.key_for(end - timedelta(days=days))
-        last = partitioning.key_for(end - partitioning.step)
-        say(f"Materializing the {partitioning.value} feature views, partitions {first} ... {last} (one run) ...")
-        job = defs.resolve_job_def(materialize_job_name(partitioning))
-        _check(job.execute_in_process(instance=instance, tags=partition_range_tags(first, last)))
-    # The rows of the current, incomplete partitions go online as in production: the
-    # incremental publish of rows created since each view's checkpoint.
-    say("Publishing rows of the current hour and day online (incremental) ...")
-    _check(defs.resolve_job_def(INCREMENTAL_JOB).execute_in_process(instance=instance))
+    with steps.step("Read a training frame and online values"):
+        store = FeatureStore(settings, registry=platform.feature_registry)
+        user_ids = summary.user_ids[:5]
+        entity_df = pd.DataFrame(
+            {
+                "user_id": [u for u in user_ids for _ in range(2)],
+                "event_timestamp": [t for _ in user_ids for t in (end - timedelta(days=3, hours=12), end)],
+            }
+        )
+        historical = store.get_historical_features(entity_df, DEMO_SERVICE)
+        response = store.get_online_features([{"user_id": u} for u in user_ids], DEMO_SERVICE)
+        online = response.to_df()
+        store.close()
 
-    store = FeatureStore(settings, registry=platform.feature_registry)
-    user_ids = summary.user_ids[:5]
-    entity_df = pd.DataFrame(
-        {
-            "user_id": [u for u in user_ids for _ in range(2)],
-            "event_timestamp": [t for _ in user_ids for t in (end - timedelta(days=3, hours=12), end)],
-        }
-    )
-    historical = store.get_historical_features(entity_df, DEMO_SERVICE)
-    response = store.get_online_features([{"user_id": u} for u in user_ids], DEMO_SERVICE)
-    online = response.to_df()
-    store.close()
     statuses = online[[c for c in online.columns if c.endswith("__status")]].stack().value_counts()
     with pd.option_context("display.width", 250, "display.max_columns", 30):
-        say(f"\nPoint-in-time training frame ({DEMO_SERVICE}):\n{historical}")
+        say(f"\nPoint-in-time training frame ({DEMO_SERVICE}), first rows:\n{historical.head(6)}")
         say(f"\nOnline read ({DEMO_SERVICE}):\n{response.to_df(include_metadata=False)}")
         say("Statuses: " + ", ".join(f"{status} {count}" for status, count in statuses.items()))
-    say(f"\nDagster instance: {settings.dagster_home} (run `make dev` to see the runs and lineage)")
+    say("\nSummary")
+    say(_summary_table(materialized))
+    say(f"Steps: {steps.timings()}")
+    say(
+        f"Next: `make dev`, then http://127.0.0.1:3000 -> Assets (groups dbt, feature_views, online_store: "
+        f"lineage, partitions, checks) and Runs (this demo's {runs} runs). "
+        f"Dagster instance: {settings.dagster_home}"
+    )
     return DemoResult(settings, end, historical, online, list(user_ids))
 
 
-def _check(result: object) -> None:
+class _Steps:
+    """Numbered progress lines with the time each step took."""
+
+    def __init__(self, say: Callable[[str], None], total: int) -> None:
+        self._say, self._total, self._done = say, total, 0
+        self._timings: list[tuple[str, float]] = []
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        self._done += 1
+        self._say(f"[{self._done}/{self._total}] {title} ...")
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+        self._timings.append((title, elapsed))
+        self._say(f"      done in {elapsed:.1f} s")
+
+    def note(self, text: str) -> None:
+        self._say(f"      {text}")
+
+    def timings(self) -> str:
+        total = sum(seconds for _, seconds in self._timings)
+        return ", ".join(f"{title.split(' (')[0]} {seconds:.1f} s" for title, seconds in self._timings) + (
+            f"; total {total:.1f} s"
+        )
+
+
+def _view_counts(result: Any, views: list[Any]) -> dict[str, tuple[int, int, int]]:
+    """Per view of a range run: offline rows, partitions written, online entities."""
+    counts = {}
+    for view in views:
+        offline = _metadata(result, view.name)
+        online = _metadata(result, f"online/{view.name}")
+        rows = offline.get("dagster/row_count", offline.get("row_count", 0))
+        counts[view.name] = (int(rows), int(offline.get("partitions_written", 0)), int(online.get("entities", 0)))
+    return counts
+
+
+def _metadata(result: Any, key: str) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        materialization = event.asset_materialization
+        if materialization is not None and materialization.asset_key.to_user_string() == key:
+            return {name: value.value for name, value in materialization.metadata.items()}
+    return {}
+
+
+def _summary_table(counts: dict[str, tuple[int, int, int]]) -> str:
+    from feature_platform.cli.tables import format_table
+
+    rows = [(view, f"{rows:,}", partitions, f"{entities:,}") for view, (rows, partitions, entities) in counts.items()]
+    return format_table(("VIEW", "OFFLINE ROWS", "PARTITIONS", "ONLINE ENTITIES"), rows)
+
+
+def _check(result: Any, log_path: Path) -> None:
     from feature_platform.errors import FeaturePlatformError
 
     if not getattr(result, "success", False):
-        raise FeaturePlatformError("A demo run failed; see the Dagster logs above")
+        raise FeaturePlatformError(f"A demo run failed (run {getattr(result, 'run_id', '?')}); see {log_path}")

@@ -1,16 +1,20 @@
-"""Posting notifications to an on-call webhook, with timeouts and retries."""
+"""Posting notifications to an on-call webhook (httpx), with timeouts and retries (tenacity)
+that honour the server's ``Retry-After``."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import urlsplit
+
+import httpx
+import tenacity
 
 from feature_platform.alerting.notification import Notification
 from feature_platform.alerting.payloads import build_pagerduty_event, build_slack_message
@@ -35,15 +39,39 @@ class DeliveryResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    status: int | None
+    error: str | None
+    retryable: bool
+    retry_after: float | None = None
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), if valid."""
+    if not header:
+        return None
+    if header.strip().isdigit():
+        return float(header.strip())
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
 class OnCallNotifier:
     """Posts notifications to one webhook: PagerDuty Events API v2 or a Slack webhook.
 
     ``routing_key`` (required for PagerDuty) goes only into request bodies: it is never
     logged and never shown by ``repr`` or in errors. Logs show only the URL's scheme and
     host, since Slack webhook paths are secrets too. Each post waits ``timeout_s`` for the
-    server; connection errors, timeouts, 429 and 5xx answers are retried up to
-    ``max_attempts`` tries in all, sleeping ``backoff_s`` x 2^n (at most ``max_backoff_s``)
-    between tries; other 4xx answers are not retried. Worst case per notification:
+    server (httpx); connection errors, timeouts, 429 and 5xx answers are retried (tenacity)
+    up to ``max_attempts`` tries in all, sleeping what the server's ``Retry-After`` asks,
+    else ``backoff_s`` x 2^n, at most ``max_backoff_s`` between tries; other 4xx answers
+    are not retried. Worst case per notification:
     ``max_attempts * timeout_s`` plus the backoffs; keep it inside the sensor's time budget.
     """
 
@@ -110,66 +138,71 @@ class OnCallNotifier:
 
     def send(self, notification: Notification) -> DeliveryResult:
         """Post ``notification``, retrying as configured; never raises for delivery failures."""
-        data = json.dumps(self.body(notification), default=str).encode()
-        status: int | None = None
-        error: str | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            status, error, retryable = self._post(data)
-            if error is None:
-                logger.info(
-                    "Sent %s %s for feature view %r to %s (attempt %d)",
-                    self.kind,
-                    notification.action,
-                    notification.alert.view,
-                    self.endpoint,
-                    attempt,
+        body = self.body(notification)
+        attempts = 0
+
+        def post() -> _Attempt:
+            nonlocal attempts
+            attempts += 1
+            outcome = self._post(body)
+            if outcome.error is not None:
+                logger.warning(
+                    "On-call %s webhook %s failed for feature view %r (attempt %d of %d): %s",
+                    self.kind, self.endpoint, notification.alert.view, attempts, self.max_attempts, outcome.error,
                 )
-                return DeliveryResult(notification, self.kind, True, attempt, status)
-            logger.warning(
-                "On-call %s webhook %s failed for feature view %r (attempt %d of %d): %s",
-                self.kind,
-                self.endpoint,
-                notification.alert.view,
-                attempt,
-                self.max_attempts,
-                error,
-            )
-            if not retryable:
-                return DeliveryResult(notification, self.kind, False, attempt, status, error)
-            if attempt < self.max_attempts:
-                self._sleep(min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s))
-        logger.error(
-            "Gave up sending %s %s for feature view %r to %s after %d attempts: %s",
-            self.kind,
-            notification.action,
-            notification.alert.view,
-            self.endpoint,
-            self.max_attempts,
-            error,
+            return outcome
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_result(lambda outcome: outcome.error is not None and outcome.retryable),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            sleep=self._sleep,
         )
-        return DeliveryResult(notification, self.kind, False, self.max_attempts, status, error)
+        outcome = retrying(post)
+        if outcome.error is None:
+            logger.info(
+                "Sent %s %s for feature view %r to %s (attempt %d)",
+                self.kind, notification.action, notification.alert.view, self.endpoint, attempts,
+            )
+            return DeliveryResult(notification, self.kind, True, attempts, outcome.status)
+        if outcome.retryable:
+            logger.error(
+                "Gave up sending %s %s for feature view %r to %s after %d attempts: %s",
+                self.kind, notification.action, notification.alert.view, self.endpoint, attempts, outcome.error,
+            )
+        return DeliveryResult(notification, self.kind, False, attempts, outcome.status, outcome.error)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """The server's ``Retry-After`` if it sent one, else exponential backoff; at most
+        ``max_backoff_s`` either way."""
+        backoff = self.backoff_s * 2 ** (state.attempt_number - 1)
+        last = state.outcome.result() if state.outcome is not None and not state.outcome.failed else None
+        if last is not None and last.retry_after is not None:
+            backoff = last.retry_after
+        return float(min(backoff, self.max_backoff_s))
 
     def send_all(self, notifications: Sequence[Notification]) -> list[DeliveryResult]:
         """:meth:`send` each notification in order."""
         return [self.send(n) for n in notifications]
 
-    def _post(self, data: bytes) -> tuple[int | None, str | None, bool]:
-        """One POST: (status, error or None, whether a retry may help)."""
-        request = urllib.request.Request(
-            self._url, data=data, method="POST", headers={"Content-Type": "application/json"}
-        )
+    def _post(self, body: dict[str, object]) -> _Attempt:
+        """One POST and what it says about retrying."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return response.status, None, False
-        except urllib.error.HTTPError as answer:
-            detail = self._scrub(answer.read(300).decode("utf-8", "replace"))
-            error = f"HTTP {answer.code} {answer.reason}: {detail}".rstrip(": ")
-            return answer.code, error, answer.code == 429 or answer.code >= 500
-        except (TimeoutError, urllib.error.URLError, OSError) as failure:
-            reason = getattr(failure, "reason", failure)
-            if isinstance(reason, TimeoutError) or isinstance(failure, TimeoutError):
-                return None, f"timed out after {self.timeout_s}s", True
-            return None, self._scrub(f"{type(failure).__name__}: {reason}"), True
+            response = httpx.post(
+                self._url, content=json.dumps(body, default=str), timeout=self.timeout_s,
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.TimeoutException:
+            return _Attempt(None, f"timed out after {self.timeout_s}s", retryable=True)
+        except httpx.TransportError as failure:
+            return _Attempt(None, self._scrub(f"{type(failure).__name__}: {failure}"), retryable=True)
+        if response.is_success:
+            return _Attempt(response.status_code, None, retryable=False)
+        detail = self._scrub(response.text[:300])
+        error = f"HTTP {response.status_code} {response.reason_phrase}: {detail}".rstrip(": ")
+        retryable = response.status_code == 429 or response.status_code >= 500
+        return _Attempt(response.status_code, error, retryable, _retry_after(response.headers.get("Retry-After")))
 
     def _scrub(self, text: str) -> str:
         """``text`` without the routing key or the full webhook URL (servers may echo them)."""

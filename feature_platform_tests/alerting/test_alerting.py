@@ -138,6 +138,17 @@ def test_server_error_then_success_is_retried(caplog: pytest.LogCaptureFixture) 
     assert ROUTING_KEY not in caplog.text
 
 
+@pytest.mark.parametrize(("header", "expected"), [("2", [2.0, 2.0]), ("120", [5.0, 5.0]), (None, [0.01, 0.02])])
+def test_rate_limited_posts_wait_what_retry_after_asks(header: str | None, expected: list[float]) -> None:
+    """429 with Retry-After: the wait is the server's (capped by max_backoff_s), else backoff."""
+    slept: list[float] = []
+    with webhook_server(statuses=[429, 429, 200], retry_after=header) as server:
+        target = notifier(server.url, max_backoff_s=5.0, sleep=slept.append)
+        (result,) = AlertManager().send([("a", AlertLevel.CRITICAL, {})], NOW, target)
+    assert result.ok and result.attempts == 3 and server.requests == 3
+    assert slept == pytest.approx(expected)
+
+
 def test_failures_are_reported_not_committed_and_retried_next_tick(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

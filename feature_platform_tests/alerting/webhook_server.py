@@ -11,11 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class WebhookServer:
     """Answers each POST with the next status of ``statuses`` (then 202), or, with ``hang``,
-    holds the connection without answering until the server stops."""
+    holds the connection without answering until the server stops. Error answers carry
+    ``Retry-After: <retry_after>`` when it is given."""
 
-    def __init__(self, statuses: list[int] | None = None, hang: bool = False) -> None:
+    def __init__(self, statuses: list[int] | None = None, hang: bool = False, retry_after: str | None = None) -> None:
         self.statuses = list(statuses or [])
         self.hang = hang
+        self.retry_after = retry_after
         self.bodies: list[dict[str, object]] = []
         self.requests = 0
         self._release = threading.Event()
@@ -37,6 +39,8 @@ class WebhookServer:
                         server.bodies.append(body)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if status >= 300 and server.retry_after is not None:
+                    self.send_header("Retry-After", server.retry_after)
                 self.end_headers()
                 self.wfile.write(b'{"status": "ok"}' if status < 300 else b'{"status": "error"}')
 
@@ -59,9 +63,9 @@ class WebhookServer:
 
 @contextmanager
 def webhook_server(
-    statuses: list[int] | None = None, hang: bool = False
+    statuses: list[int] | None = None, hang: bool = False, retry_after: str | None = None
 ) -> Iterator[WebhookServer]:
-    server = WebhookServer(statuses, hang).start()
+    server = WebhookServer(statuses, hang, retry_after).start()
     try:
         yield server
     finally:

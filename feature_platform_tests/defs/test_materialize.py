@@ -98,6 +98,7 @@ def test_cli_backfills_a_partition_range_in_one_run(
          "--select", f"{view.name},online/{view.name}",
          "--partition-range", f"{Partitioning.DAILY.key_for(day)}...{Partitioning.DAILY.key_for(last)}"],
         check=False, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,  # not the repo: its .env names the instance of `make dev`
     )
     assert done.returncode == 0, done.stderr[-3000:]
     offline = OfflineStore(platform_settings.offline_dir).read(view, day, sample_warehouse.end)

@@ -43,7 +43,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[str]:
     # dagster dev ignores SIGTERM when it has no job control: give it its own process group.
     proc = subprocess.Popen(
         [dagster, "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
