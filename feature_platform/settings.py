@@ -43,11 +43,9 @@ CONFIG_FILE_ENV = "FEATURE_PLATFORM_CONFIG"
 PRIVATE_REDIS_URL_FILE = "url"
 REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-PACKAGED_DBT_PROJECT_DIR = _PACKAGE_DIR / "dbt_transforms"
-"""Where a built wheel carries the dbt project (see ``pyproject.toml``)."""
-CHECKOUT_DBT_PROJECT_DIR = _PACKAGE_DIR.parent / "dbt_transforms"
-"""The dbt project of a source checkout (an editable install)."""
+PACKAGED_DBT_PROJECT_DIR = (Path(__file__).resolve().parent / "dbt_transforms").resolve()
+"""The dbt project shipped with the package: in a checkout a link to ``dbt_transforms/``,
+in a wheel a copy (see ``pyproject.toml``)."""
 
 
 class _Section(BaseModel):
@@ -58,8 +56,7 @@ class DbtSettings(_Section):
     """The dbt project that builds the source tables (also its profiles directory)."""
 
     project_dir: Path = Field(
-        default_factory=lambda: PACKAGED_DBT_PROJECT_DIR if PACKAGED_DBT_PROJECT_DIR.is_dir() else CHECKOUT_DBT_PROJECT_DIR,
-        description="The dbt project folder; default: the one shipped with the package.",
+        default=PACKAGED_DBT_PROJECT_DIR, description="The dbt project folder; default: the one shipped with the package."
     )
 
     @field_validator("project_dir")
