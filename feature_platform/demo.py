@@ -192,9 +192,8 @@ def _view_counts(result: Any, views: list[Any]) -> dict[str, tuple[int, int, int
 
 def _metadata(result: Any, key: str) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization is not None and materialization.asset_key.to_user_string() == key:
-            return {name: value.value for name, value in materialization.metadata.items()}
+        if event.asset_key is not None and event.asset_key.to_user_string() == key:
+            return {name: value.value for name, value in event.materialization.metadata.items()}
     return {}
 
 

@@ -75,7 +75,7 @@ def test_dg_loads_the_project_from_pyproject() -> None:
         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    keys = {asset["key"] for asset in json.loads(done.stdout)["assets"]}
+    keys = {asset["asset_key"] for asset in json.loads(done.stdout)["assets"]}
     assert {"online/user_profile", "user_profile", "dbt/fv_user_profile"} <= keys
 
 

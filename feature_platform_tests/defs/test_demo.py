@@ -25,6 +25,16 @@ def test_demo_runs_end_to_end_on_a_small_sample(
 
     out = capsys.readouterr().out
     assert "Point-in-time training frame (churn_model_v1)" in out and "Online read (churn_model_v1)" in out
+    # Quiet: a line per step and a summary; Dagster's and dbt's output only in the log file.
+    lines = out.splitlines()
+    assert len(lines) < 80 and not [line for line in lines if " - dagster - " in line or "DEBUG" in line]
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{n}/5" for n in range(1, 6)]
+    summary = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("user_")}
+    assert summary["user_purchase_activity"][1] == "2" and int(summary["user_purchase_activity"][2].replace(",", "")) > 0
+    assert summary["user_session_activity"][1] == "48"
+    assert "Steps: " in out and "http://127.0.0.1:3000" in out
+    log = (settings.data_dir / "logs" / "demo.log").read_text()
+    assert "RUN_SUCCESS" in log and "dbt build" in log
     store = OfflineStore(settings.offline_dir)
     for view in default_registry().views:
         assert store.materialized_partitions(view)
