@@ -16,10 +16,9 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Print the staleness table of the selected views."""
+    from feature_platform.materialization.online_loss import PublishRecords
     from feature_platform.monitoring import collect_staleness, format_staleness_table
     from feature_platform.serving.feature_store import FeatureStore
-
-    from feature_platform.materialization.online_loss import PublishRecords
 
     store = FeatureStore()
     now = datetime.now(UTC)
