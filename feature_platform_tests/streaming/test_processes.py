@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,7 +192,7 @@ def vm_hwm_mb(pid: int) -> float:
 def test_overload_gets_429s_memory_stays_flat_and_every_event_is_accounted_for(
     stream_settings: Settings, redis_client: redis.Redis, spawn_processor: Spawn
 ) -> None:
-    settings = replace(stream_settings, registry="feature_platform_tests.streaming.repo:overload_registry")
+    settings = stream_settings.with_overrides(registry="feature_platform_tests.streaming.repo:overload_registry")
     proc = spawn_processor(settings, "--batch-size", "200", *FAST_LEASE)
     log = StreamLog(settings.redis_url)
     keys = StreamKeys("default", hot_clicks.name)
