@@ -73,6 +73,17 @@ class OnlineWriteSettings(_Section):
     chunk_rows: int = Field(default=200_000, ge=1, description="Rows per publish chunk; each chunk logs progress.")
 
 
+class BackfillSettings(_Section):
+    """The deployment's off-peak window for large backfills (the seed's "2am-6am")."""
+
+    window: str | None = Field(default=None, description="HH:MM-HH:MM in UTC (may wrap midnight); None: no window.")
+    outside_window: Literal["wait", "reduced"] = Field(
+        default="reduced", description="A large backfill outside the window waits for it, or runs at reduced_rate."
+    )
+    reduced_rate: float = Field(default=500.0, gt=0, description="Online rows/s of a large backfill outside the window.")
+    large_partitions: int = Field(default=7, ge=0, description="A backfill of more partitions than this is large.")
+
+
 class ServerSettings(_Section):
     """The HTTP feature server of ``feature-platform serve``."""
 
@@ -133,6 +144,7 @@ class Settings(_Section):
     checkpoint_dir: Path | None = Field(default=None, description="Incremental publish checkpoints (default: <data_dir>/checkpoints).")
     dbt: DbtSettings = DbtSettings()
     online_write: OnlineWriteSettings = OnlineWriteSettings()
+    backfill: BackfillSettings = BackfillSettings()
     server: ServerSettings = ServerSettings()
     on_call: OnCallSettings = OnCallSettings()
     tenants: dict[str, TenantSettings] = {}

@@ -51,6 +51,12 @@ def register(commands: Any) -> None:
         help="recompute in memory and compare with the offline store on a sample; write nothing",
     )
     backfill.add_argument("--sample", type=int, default=100, help="entities compared by --dry-run")
+    backfill.add_argument("--window", help="off-peak window HH:MM-HH:MM UTC (default: settings backfill.window)")
+    backfill.add_argument(
+        "--outside-window", choices=["wait", "reduced"],
+        help="a large backfill outside the window waits for it or runs at --reduced-rate (default: settings)",
+    )
+    backfill.add_argument("--reduced-rate", type=float, help="online rows/s outside the window (default: settings, 500)")
     backfill.set_defaults(run=run_backfill)
 
 
@@ -121,12 +127,25 @@ def run_backfill(args: argparse.Namespace) -> None:
     from feature_platform.defs import build_definitions
     from feature_platform.defs.backfill import run_backfill as backfill
     from feature_platform.defs.instance import platform_instance
+    from feature_platform.materialization.backfill_window import (
+        BackfillWindow,
+        OffPeak,
+        OutsideWindow,
+    )
     from feature_platform.run_output import output_to_file
 
+    window = args.window or settings.backfill.window
+    off_peak = None
+    if window:
+        off_peak = OffPeak(
+            BackfillWindow.parse(window, setting="backfill window (--window, backfill.window)"),
+            OutsideWindow(args.outside_window or settings.backfill.outside_window),
+            args.reduced_rate or settings.backfill.reduced_rate, settings.backfill.large_partitions,
+        )
     log_path = settings.logs_dir / "backfill.log"
     with tqdm(unit="partition", desc=f"backfill {view.name}") as bar, output_to_file(log_path) as terminal:
         backfill(
             build_definitions(), platform_instance(settings), view, args.start, args.end, force=args.force,
-            log=lambda line: bar.write(line, file=terminal), progress=_bar(bar),
+            log=lambda line: bar.write(line, file=terminal), progress=_bar(bar), off_peak=off_peak,
         )
     print(f"Full log: {log_path}")

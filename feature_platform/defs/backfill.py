@@ -2,8 +2,10 @@
 partitions not yet published, one run per range), Feast's ``materialize`` over all views,
 and the incremental publish."""
 
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -17,6 +19,7 @@ from feature_platform.defs.ops import INCREMENTAL_JOB
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import ConfigError, FeaturePlatformError
 from feature_platform.materialization.backfill import missing_ranges, partition_keys
+from feature_platform.materialization.backfill_window import OffPeak, decide
 from feature_platform.materialization.online_loss import OnlineStoreLostError, detect_loss
 from feature_platform.specs import FeatureView
 
@@ -36,20 +39,25 @@ def run_backfill(
     force: bool = False,
     log: Callable[[str], None] = print,
     progress: Progress | None = None,
+    off_peak: OffPeak | None = None,
+    now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[tuple[str, str]]:
     """Materialize ``view`` offline and online for the partitions in ``[start, end)``.
 
     Partitions whose online asset is already materialized are skipped unless ``force``;
     each contiguous run of the rest is one single-run backfill. Returns the ranges run.
     When the online store lost the view's data, that shortcut is refused
-    (OnlineStoreLostError, which says to run ``rebuild-online``).
+    (OnlineStoreLostError, which says to run ``rebuild-online``). ``off_peak``: a large
+    backfill launched at ``now`` outside the deployment's window waits for it (``sleep``)
+    or runs with its online writes held to the reduced rate, and says so.
     """
     keys = partition_keys(view.partitioning, start, end)
+    platform = (defs.resources or {}).get("feature_platform")
+    if not isinstance(platform, FeaturePlatformResource):
+        raise ConfigError("The definitions have no 'feature_platform' resource; build them with build_definitions")
     if not force:
         # "Already published" is only true while the online store still holds it.
-        platform = (defs.resources or {}).get("feature_platform")
-        if not isinstance(platform, FeaturePlatformResource):
-            raise ConfigError("The definitions have no 'feature_platform' resource; build them with build_definitions")
         loss = detect_loss(view, platform.offline_store(), platform.online_store(), platform.publish_records())
         if loss.lost:
             raise OnlineStoreLostError([loss])
@@ -57,6 +65,7 @@ def run_backfill(
     ranges = missing_ranges(keys, done)
     skipped = len(keys) - sum(keys.index(last) - keys.index(first) + 1 for first, last in ranges)
     log(f"{view.name}: {len(keys)} partitions in window, {skipped} already done, {len(ranges)} run(s) to go")
+    run_config = _off_peak_run_config(platform, off_peak, len(keys) - skipped, view, now, sleep, log)
     job = defs.resolve_job_def(materialize_job_name(view.partitioning))
     todo, done_now = len(keys) - skipped, 0
     for number, (first, last) in enumerate(ranges, start=1):
@@ -65,6 +74,7 @@ def run_backfill(
             instance=instance,
             tags={**partition_range_tags(first, last), CLI_TRIGGER_TAG: "backfill"},
             asset_selection=[offline_key(view), online_key(view)],
+            run_config=run_config,
             raise_on_error=False,
         )
         if not result.success:
@@ -157,3 +167,32 @@ def publish_incrementally(
             f"checkpoint {meta.get('checkpoint')}"
         )
     return lines
+def _off_peak_run_config(
+    platform: FeaturePlatformResource,
+    off_peak: OffPeak | None,
+    partitions: int,
+    view: FeatureView,
+    now: datetime | None,
+    sleep: Callable[[float], None],
+    log: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """Wait for the window, or the run config that holds the online writes to the reduced rate."""
+    if off_peak is None:
+        return None
+    now = now or datetime.now(UTC)
+    decision = decide(
+        off_peak.window, now, large=partitions > off_peak.large_partitions, outside=off_peak.outside,
+        reduced_rows_per_s=off_peak.reduced_rows_per_s,
+        what=f"The backfill of {view.name} ({partitions} partitions)",
+    )
+    if decision.message:
+        log(decision.message)
+    if decision.wait_until is not None:
+        sleep((decision.wait_until - now).total_seconds())
+    if decision.rate_limit is None:
+        return None
+    # Run config replaces the resource's config as a whole: carry its other fields along.
+    config = platform.model_dump(exclude_none=True)
+    current = platform.settings.online_write.rate_limit
+    config["online_write_rate_limit"] = decision.rate_limit if current is None else min(current, decision.rate_limit)
+    return {"resources": {"feature_platform": {"config": config}}}

@@ -65,11 +65,22 @@ class BackfillWindow:
 
 
 @dataclass(frozen=True)
-class WindowDecision:
-    """How a backfill launched at ``now`` proceeds: at full rate, at ``rate_factor`` of it,
-    or after ``wait_until``; ``message`` says which and why."""
+class OffPeak:
+    """A deployment's backfill window and what a large backfill does outside it: a backfill
+    of more than ``large_partitions`` partitions is large."""
 
-    rate_factor: float
+    window: BackfillWindow
+    outside: OutsideWindow = OutsideWindow.REDUCED
+    reduced_rows_per_s: float = 500.0
+    large_partitions: int = 7
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """How a backfill launched at ``now`` proceeds: at its normal rate (``rate_limit``
+    None), held to ``rate_limit`` rows/s, or after ``wait_until``; ``message`` says which."""
+
+    rate_limit: float | None
     wait_until: datetime | None
     message: str | None
 
@@ -80,24 +91,24 @@ def decide(
     *,
     large: bool,
     outside: OutsideWindow,
-    reduced_factor: float,
+    reduced_rows_per_s: float,
     what: str,
 ) -> WindowDecision:
     """What a backfill (``what``, for the message) launched at ``now`` does.
 
-    No window, a small backfill, or a moment inside the window: full rate, no message.
+    No window, a small backfill, or a moment inside the window: as usual, no message.
     """
     if window is None or not large or window.contains(now):
-        return WindowDecision(1.0, None, None)
+        return WindowDecision(None, None, None)
     if outside is OutsideWindow.WAIT:
         opening = window.next_opening(now)
         return WindowDecision(
-            1.0, opening,
+            None, opening,
             f"{what} is large and {now:%H:%M} UTC is outside the backfill window {window}: "
-            f"waiting until {opening.isoformat()} (set the window policy to 'reduced' to run now at a lower rate)",
+            f"waiting until {opening.isoformat()} (--outside-window reduced runs it now at a lower rate)",
         )
     return WindowDecision(
-        reduced_factor, None,
+        reduced_rows_per_s, None,
         f"{what} is large and {now:%H:%M} UTC is outside the backfill window {window}: "
-        f"running now at {reduced_factor:.0%} of the online write rate",
+        f"running now with the online writes held to {reduced_rows_per_s:,.0f} rows/s",
     )
