@@ -15,6 +15,7 @@ import pyarrow as pa
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import OnlineStoreError
 from feature_platform.materialization.online_loss import record_publish
+from feature_platform.materialization.schema_versions import SchemaVersions
 from feature_platform.online import PublishProgress
 from feature_platform.specs import FeatureView
 
@@ -93,6 +94,13 @@ class RedisOnlineStoreIOManager(dg.IOManager):
                 f"{progress.skipped_expired} already expired ({progress.rows_per_s:,.0f} rows/s)"
             )
 
+        # Refused before anything is written when the view changed incompatibly.
+        schema = SchemaVersions(self.platform.settings.data_dir).record(view)
+        if schema.changed and schema.version_before is not None:
+            context.log.info(
+                f"{view.name}: schema version {schema.version_before} -> {schema.version} "
+                f"(added {list(schema.added)}, removed {list(schema.removed)})"
+            )
         store = self.platform.online_store()
         result = store.publish(view, obj, progress=log_progress)
         if not record_publish(
@@ -111,6 +119,7 @@ class RedisOnlineStoreIOManager(dg.IOManager):
                 "unchanged": result.unchanged,
                 "skipped_not_newer": result.skipped_not_newer,
                 "skipped_expired": result.skipped_expired,
+                "schema_version": schema.version,
                 "tenant": self.platform.settings.tenant,
                 "window_start": start.isoformat(),
                 "window_end": end.isoformat(),

@@ -33,6 +33,7 @@ from feature_platform.errors import ConfigError, OfflineStoreError
 from feature_platform.materialization.adaptive_rate import AdaptiveRate, ReadLatencyProbe
 from feature_platform.materialization.checkpoints import write_json_atomically
 from feature_platform.materialization.online_loss import PublishRecords, record_publish
+from feature_platform.materialization.schema_versions import SchemaVersions
 from feature_platform.offline import OfflineStore
 from feature_platform.online import OnlineStore, latest_per_entity
 from feature_platform.specs import FeatureView, FreshnessTier, ViewRequest
@@ -254,6 +255,9 @@ def rebuild_online(
     rate = options.rate()
     rebuild_id = f"rebuild-{uuid.uuid4().hex[:12]}"
     ordered = rebuild_order([v for v in views if not v.is_stream])
+    schemas = SchemaVersions(state_dir)
+    for view in ordered:
+        schemas.check(view)  # an incompatible change is refused before anything is written
     for view in views:
         if view.is_stream:
             log(f"{view.name}: skipped, a stream view (its online state comes from its stream processor)")
@@ -282,6 +286,7 @@ def rebuild_online(
             results.append(
                 _rebuild_view(view, offline_store, online_store, progress, options, rate, records, rebuild_id, rows, keys, log)
             )
+            schemas.record(view)
     p99 = probe.p99()
     return RebuildResult(rebuild_id, results, rate.rows_per_s, len(rate.changes), None if p99 is None else p99 * 1e3)
 
