@@ -102,6 +102,10 @@ class RedisOnlineStoreIOManager(dg.IOManager):
                 f"(added {list(schema.added)}, removed {list(schema.removed)})"
             )
         store = self.platform.online_store()
+        if schema.added and schema.version_before is not None:
+            # The run that brings new features merges just them into the stored values;
+            # the publish after it then finds those values already equal and leaves them.
+            context.log.info(f"{view.name}: {store.merge_features(view, obj, schema.added)}")
         result = store.publish(view, obj, progress=log_progress)
         if not record_publish(
             view, store, self.platform.offline_store(), self.platform.publish_records(), context.run_id, result.entities

@@ -60,12 +60,17 @@ from feature_platform.online.response import OnlineResponse, StoredRow
 from feature_platform.online.results import (
     MAX_CLEANUP_EXAMPLES,
     CleanupResult,
+    MergeResult,
     ProgressCallback,
     PublishMarker,
     PublishProgress,
     WriteResult,
 )
-from feature_platform.online.scripts import delete_if_event_calls, write_if_newer_calls
+from feature_platform.online.scripts import (
+    delete_if_event_calls,
+    merge_if_unchanged_calls,
+    write_if_newer_calls,
+)
 from feature_platform.online.spreading import SpreadTable, encode_copies
 from feature_platform.online.store import EntityRecord, OnlineStore
 from feature_platform.online.tenancy import TenantRouting
@@ -433,6 +438,49 @@ class RedisOnlineStore(OnlineStore):
         logger.info(
             "online write %s/%s at %s: %s", self.tenant, view.name, self.endpoint.where, result
         )
+        return result
+
+    def merge_features(self, view: FeatureView, rows: pa.Table | pd.DataFrame, features: Sequence[str]) -> MergeResult:
+        """Merge only ``features`` of each entity's newest row of ``rows`` into the value
+        Redis holds, where Redis holds that very row (same event and created time): the
+        other features' stored values and the key's expiry stay as they are. An entity
+        Redis does not hold, or holds with another (newer or older) pair, is left alone;
+        a value changed between the read and the write is left alone too (the write is a
+        compare-and-set on the value read)."""
+        for name in features:
+            view.feature(name)
+        arrow = latest_per_entity(view_table(rows, view, f"the rows merged into {view.name!r}"), view.join_keys)
+        keys = self.view_keys(view).keys([arrow.column(k).to_pylist() for k in view.join_keys])
+        events = arrow.column("event_timestamp").cast(pa.int64()).to_pylist()
+        created = arrow.column("created_timestamp").cast(pa.int64()).to_pylist()
+        columns = {name: arrow.column(name).to_pylist() for name in features}
+        spread = self._spread_table(force=True)
+        pending: list[tuple[bytes, bytes, bytes, bytes, bytes]] = []
+        absent = other_pair = 0
+        for start in range(0, len(keys), self.batch_size):
+            batch = keys[start : start + self.batch_size]
+            stored_rows = self.transport.read_hashes(batch, _READ_FIELDS, f"reading {view.name!r} to merge features")
+            for i, (key, (event, stored_created, blob)) in enumerate(zip(batch, stored_rows, strict=True), start):
+                if event is None:
+                    absent += 1
+                elif (int(event), int(stored_created)) != (events[i], created[i]):
+                    other_pair += 1
+                else:
+                    values = dict(decode_values(blob))
+                    values.update({name: column[i] for name, column in columns.items()})
+                    merged = encode_values(values)
+                    if merged != blob:
+                        pending += [(k, event, stored_created, blob, merged) for k in spread.keys_of(key)]
+        merged_count = 0
+        for start in range(0, len(pending), self.batch_size):
+            calls = merge_if_unchanged_calls(pending[start : start + self.batch_size])
+            merged_count += sum(self.transport.execute(calls, f"merging features into {view.name!r}"))
+        if self.cache is not None:
+            self.cache.invalidate(keys)
+        if self.l2 is not None:
+            self.l2.invalidate(keys)
+        result = MergeResult(view.name, tuple(features), len(keys), merged_count, absent, other_pair)
+        logger.info("online merge %s/%s: %s", self.tenant, view.name, result)
         return result
 
     def _write_rows(

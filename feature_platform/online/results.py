@@ -62,6 +62,20 @@ ProgressCallback = Callable[[PublishProgress], None]
 
 
 @dataclass(frozen=True)
+class MergeResult:
+    """What merging new features into a view's stored values did: of ``entities``,
+    ``merged`` values got the features (copies of spread hot keys included), ``absent``
+    were not in Redis, ``other_pair`` held another row (a newer one is never touched)."""
+
+    view: str
+    features: tuple[str, ...]
+    entities: int
+    merged: int
+    absent: int
+    other_pair: int
+
+
+@dataclass(frozen=True)
 class PublishMarker:
     """The marker a publish leaves per (tenant, view): which run wrote last, how many
     entities it published, and when. A store that lost its data has no marker (or one a

@@ -13,6 +13,10 @@ so an active cleanup never removes a value that a writer replaced after the scan
 
 The real-time path (:mod:`feature_platform.streaming`) has its scripts here too.
 
+``MERGE_IF_UNCHANGED`` sets key i's value to ARGV[4i+4] only while the key still holds
+exactly event ARGV[4i+1], created ARGV[4i+2] and value ARGV[4i+3] (what the caller read
+and merged new features into); expiry is left as it is. Returns how many keys it set.
+
 ``PUSH_IF_NOT_BEHIND`` appends a push to its partitions' streams, all or nothing: KEYS are
 the partition streams the push touches; ARGV[1] is ``max_lag``, ARGV[1 + i] the number of
 entries for KEYS[i], then every entry's ``d`` field, grouped by key in key order. When any
@@ -94,6 +98,20 @@ for i = 1, #KEYS do
   end
 end
 return deleted
+"""
+
+
+MERGE_IF_UNCHANGED = """
+local merged = 0
+for i = 1, #KEYS do
+  local j = (i - 1) * 4
+  local stored = redis.call('HMGET', KEYS[i], 'e', 'c', 'v')
+  if stored[1] == ARGV[j + 1] and stored[2] == ARGV[j + 2] and stored[3] == ARGV[j + 3] then
+    redis.call('HSET', KEYS[i], 'v', ARGV[j + 4])
+    merged = merged + 1
+  end
+end
+return merged
 """
 
 
@@ -253,10 +271,11 @@ def _sha(source: str) -> str:
 WRITE_IF_NEWER_SHA = _sha(WRITE_IF_NEWER)
 APPLY_STREAM_BATCH_SHA = _sha(APPLY_STREAM_BATCH)
 DELETE_IF_EVENT_SHA = _sha(DELETE_IF_EVENT)
+MERGE_IF_UNCHANGED_SHA = _sha(MERGE_IF_UNCHANGED)
 SCRIPTS = {
     _sha(source): source
     for source in (
-        WRITE_IF_NEWER, DELETE_IF_EVENT, PUSH_IF_NOT_BEHIND, APPLY_STREAM_BATCH, REPLAY_DEAD_LETTERS, ACQUIRE_LEASE, RELEASE_LEASE
+        WRITE_IF_NEWER, DELETE_IF_EVENT, MERGE_IF_UNCHANGED, PUSH_IF_NOT_BEHIND, APPLY_STREAM_BATCH, REPLAY_DEAD_LETTERS, ACQUIRE_LEASE, RELEASE_LEASE
     )
 }
 """Every script by SHA."""
@@ -299,6 +318,12 @@ def delete_if_event_calls(doomed: Sequence[tuple[bytes, bytes]]) -> list[tuple[o
     return [("EVALSHA", DELETE_IF_EVENT_SHA, 1, key, event) for key, event in doomed]
 
 
+def merge_if_unchanged_calls(rows: Sequence[tuple[bytes, bytes, bytes, bytes, bytes]]) -> list[tuple[object, ...]]:
+    """One ``EVALSHA MERGE_IF_UNCHANGED`` per (key, event, created, old value, new value):
+    one key per call, so it runs on a Redis Cluster too."""
+    return [("EVALSHA", MERGE_IF_UNCHANGED_SHA, 1, key, *args) for key, *args in rows]
+
+
 def _function_name(name: str, source: str) -> str:
     # The code's hash is part of the name: a cluster still holding an older library is
     # found out ("Function not found") and gets this one loaded, never runs old code.
@@ -307,7 +332,10 @@ def _function_name(name: str, source: str) -> str:
 
 _FUNCTIONS = {
     _sha(source): (_function_name(name, source), source)
-    for name, source in (("write_if_newer", WRITE_IF_NEWER), ("delete_if_event", DELETE_IF_EVENT))
+    for name, source in (
+        ("write_if_newer", WRITE_IF_NEWER), ("delete_if_event", DELETE_IF_EVENT),
+        ("merge_if_unchanged", MERGE_IF_UNCHANGED),
+    )
 }
 FUNCTION_NAMES = {sha: name for sha, (name, _) in _FUNCTIONS.items()}
 """The Redis Function that runs each script (by the script's SHA1), for ``FCALL``."""
@@ -315,5 +343,5 @@ FUNCTION_LIBRARY = "#!lua name=feature_platform\n" + "".join(
     f"redis.register_function('{name}', function(KEYS, ARGV)\n{source}\nend)\n"
     for name, source in _FUNCTIONS.values()
 )
-"""Both scripts as one Redis Functions library (``FUNCTION LOAD REPLACE``): on a Redis
+"""The batch scripts as one Redis Functions library (``FUNCTION LOAD REPLACE``): on a Redis
 Cluster, functions replicate to replicas and survive a failover; the script cache does not."""

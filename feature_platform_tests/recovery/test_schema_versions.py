@@ -3,11 +3,13 @@ refused naming the migration; adding a feature and backfilling keeps the old fea
 values and expiry (real dbt-built warehouse, real Dagster runs, real Redis)."""
 
 import dataclasses
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pytest
 import redis
 
@@ -19,6 +21,7 @@ from feature_platform.materialization.schema_versions import (
     IncompatibleSchemaChangeError,
     SchemaVersions,
 )
+from feature_platform.online import RedisOnlineStore
 from feature_platform.settings import Settings
 from feature_platform.specs import Entity, Feature, Registry, ValueType, ViewRequest
 from feature_platform_tests.defs.helpers import platform_for, redis_dump
@@ -85,6 +88,9 @@ def test_adding_a_feature_and_backfilling_keeps_old_values_and_expiry(
     defs = build_definitions(new_platform, include_dbt=False)
     run_backfill(defs, instance, WITH_NEW, start, end, force=True, log=lambda _: None)
     assert SchemaVersions(platform_settings.data_dir).version(VIEW.name) == 2
+    (run,) = instance.get_runs(limit=1)
+    merges = [e.user_message for e in instance.all_logs(run.run_id) if "MergeResult(" in e.user_message]
+    assert len(merges) == 1 and int(re.search(r"merged=(\d+)", merges[0]).group(1)) > 0  # type: ignore[union-attr]
     assert {k: client.pexpiretime(k) for k in keys} == expiry_before
     assert store.read(old, users).to_dict() == values_before
     both = store.read([ViewRequest(WITH_NEW, (*VIEW.feature_names, NEW.name))], users).to_dict()
@@ -106,3 +112,33 @@ def test_adding_a_feature_and_backfilling_keeps_old_values_and_expiry(
     assert store.read(old, users).to_dict() == values_before  # nothing was written
     client.close()
     store.close()
+
+
+def test_merge_features_sets_only_the_new_column_where_redis_holds_that_row(redis_url: str) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def rows(users: list[int], event: datetime, spend: float) -> pa.Table:
+        n = len(users)
+        return pa.table({
+            "user_id": pa.array(users, pa.int64()),
+            "event_timestamp": pa.array([event] * n, pa.timestamp("us", "UTC")),
+            "created_timestamp": pa.array([event] * n, pa.timestamp("us", "UTC")),
+            "purchases_7d": pa.array([1] * n, pa.int64()), "spend_7d": pa.array([spend] * n),
+            "purchases_30d": pa.array([2] * n, pa.int64()), "spend_30d": pa.array([spend * 4] * n),
+            "avg_order_value_30d": pa.array([spend] * n), "big_spender": pa.array([True] * n),
+        })
+
+    client = redis.Redis.from_url(redis_url)
+    with RedisOnlineStore(redis_url) as store:
+        store.publish(VIEW, rows([1, 2, 3], now - timedelta(hours=2), 10.0))
+        store.publish(VIEW, rows([3], now - timedelta(hours=1), 99.0))  # user 3: a newer value online
+        keys = store.view_keys(VIEW).keys([[1, 2, 3]])
+        expiry = [client.pexpiretime(k) for k in keys]
+        result = store.merge_features(WITH_NEW, rows([1, 2, 3, 4], now - timedelta(hours=2), 10.0), ["big_spender"])
+        assert (result.merged, result.absent, result.other_pair) == (2, 1, 1)
+        assert [client.pexpiretime(k) for k in keys] == expiry and not client.exists(store.view_keys(VIEW).key([4]))
+        read = store.read([ViewRequest(WITH_NEW, ("spend_7d", "big_spender"))], [{"user_id": u} for u in (1, 2, 3)])
+        assert read.to_dict()["big_spender"] == [True, True, None]
+        assert read.to_dict()["spend_7d"] == [10.0, 10.0, 99.0]  # user 3 kept its newer value
+        assert store.merge_features(WITH_NEW, rows([1], now - timedelta(hours=2), 10.0), ["big_spender"]).merged == 0
+    client.close()
