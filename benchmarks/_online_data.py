@@ -39,7 +39,8 @@ def bench_view(
 def feature_rows(
     view: FeatureView, n_entities: int, rows_per_entity: int = 1, seed: int = 7
 ) -> pa.Table:
-    """``n_entities * rows_per_entity`` rows with recent event times (within the ttl)."""
+    """``n_entities * rows_per_entity`` rows with recent event times (within the ttl), of
+    every feature type (string features take their allowed values when the view has some)."""
     rng = np.random.default_rng(seed)
     n = n_entities * rows_per_entity
     now = datetime.now(UTC)
@@ -56,6 +57,13 @@ def feature_rows(
             columns[feature.name] = pa.array(rng.integers(0, 1000, n))
         elif feature.dtype is ValueType.FLOAT64:
             columns[feature.name] = pa.array(rng.random(n) * 100)
+        elif feature.dtype is ValueType.BOOL:
+            columns[feature.name] = pa.array(rng.random(n) < 0.5)
+        elif feature.dtype is ValueType.TIMESTAMP:
+            columns[feature.name] = pa.array(events, pa.timestamp("us", tz="UTC"))
+        elif feature.allowed_values:
+            allowed = np.array(feature.allowed_values)
+            columns[feature.name] = pa.array(allowed[rng.integers(0, len(allowed), n)])
         else:
             columns[feature.name] = pa.array(labels[rng.integers(0, len(labels), n)])
     return pa.table(columns)

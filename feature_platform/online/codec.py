@@ -23,10 +23,10 @@ COMPRESSED_MARKER = 0xC1
 _MARKER_BYTE = bytes([COMPRESSED_MARKER])
 
 
-def encode_values(values: Mapping[str, object]) -> bytes:
-    """The stored form of one row's feature values."""
+def encode_values(values: Mapping[str, object], compress_above: int = COMPRESS_THRESHOLD) -> bytes:
+    """The stored form of one row's feature values (compressed above ``compress_above`` bytes)."""
     blob: bytes = msgpack.packb(values, datetime=True)
-    if len(blob) > COMPRESS_THRESHOLD:
+    if len(blob) > compress_above:
         return _MARKER_BYTE + zlib.compress(blob, 1)
     return blob
 
