@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     server = start_redis()
     try:
-        client = redis.Redis.from_url(server.url)
+        client = redis.Redis.from_url(server.url, socket_timeout=300)  # FLUSHALL of 1M keys is slow
         store = RedisOnlineStore(server.url, "bench")
         lines: list[tuple[str, str, int, float, float | None]] = []
 

@@ -65,9 +65,12 @@ def _first_key(command: Sequence[object]) -> bytes:
 
 
 def _as_function_call(command: Sequence[object]) -> Sequence[object]:
-    """``EVALSHA sha n keys args`` as ``FCALL name n keys args`` (same code, see module)."""
+    """``EVALSHA sha n keys args`` of a store script as ``FCALL name n keys args`` (same code,
+    see the module); other commands as they are."""
     if command[0] == "EVALSHA":
-        return ("FCALL", FUNCTION_NAMES[cast(str, command[1])], *command[2:])
+        name = FUNCTION_NAMES.get(cast(str, command[1]))
+        if name is not None:
+            return ("FCALL", name, *command[2:])
     return command
 
 
