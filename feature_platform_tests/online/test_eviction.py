@@ -114,7 +114,9 @@ def test_volatile_ttl_drops_the_values_closest_to_expiry_and_never_one_without_t
 
     soon_lost = round((1 - survivors(store, soon, 1)) * len(soon))
     late_left = survivors(store, late, 1)
-    assert soon_lost >= 0.95 * evicted and late_left >= 0.99, (evicted, soon_lost, late_left)
+    # volatile-ttl is sampled too: once few `soon` values are left, a sample may hold none and
+    # the next-closest to expiry (`gone`) goes instead; never `late`, never a ttl-less value.
+    assert soon_lost >= 0.9 * evicted and late_left >= 0.99, (evicted, soon_lost, late_left)
     forever = store.read([ViewRequest(FOREVER, ("country",))], [{"user_id": i} for i in range(500)])
     assert forever.to_dict()["country"] == ["FR"] * 500
 
