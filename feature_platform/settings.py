@@ -133,7 +133,9 @@ class Settings(_Section):
     or Redis of their own and sets their request rate limits. ``partitions_start`` is the
     first partition of every feature view (default: where the landing data starts).
     ``registry`` names the function that returns the project's feature definitions
-    (``"package.module:function"``).
+    (``"package.module:function"``). ``duckdb_memory_limit`` caps the DuckDB join engine's
+    memory (e.g. ``"4GB"``; None: DuckDB's default, 80% of RAM); above it DuckDB spills to
+    :attr:`duckdb_spill_dir`.
     """
 
     data_dir: Path = Path(".feature_platform")
@@ -142,6 +144,8 @@ class Settings(_Section):
     partitions_start: date | None = None
     registry: str = DEFAULT_REGISTRY
     checkpoint_dir: Path | None = Field(default=None, description="Incremental publish checkpoints (default: <data_dir>/checkpoints).")
+    duckdb_memory_limit: str | None = Field(default=None, description="Memory limit of the DuckDB join engine, e.g. 4GB (default: DuckDB's, 80% of RAM).")
+    duckdb_temp_dir: Path | None = Field(default=None, description="Where DuckDB spills above its memory limit (default: <data_dir>/duckdb_tmp).")
     dbt: DbtSettings = DbtSettings()
     online_write: OnlineWriteSettings = OnlineWriteSettings()
     backfill: BackfillSettings = BackfillSettings()
@@ -155,7 +159,7 @@ class Settings(_Section):
         except ValidationError as exc:
             raise ConfigError(_explain(exc)) from None
 
-    @field_validator("data_dir", "checkpoint_dir")
+    @field_validator("data_dir", "checkpoint_dir", "duckdb_temp_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else Path(value).resolve()
@@ -201,6 +205,11 @@ class Settings(_Section):
     def checkpoints_dir(self) -> Path:
         """Where incremental publishes keep their per-view checkpoints."""
         return self.checkpoint_dir or self.data_dir / "checkpoints"
+
+    @property
+    def duckdb_spill_dir(self) -> Path:
+        """Where the DuckDB join engine spills above its memory limit."""
+        return self.duckdb_temp_dir or self.data_dir / "duckdb_tmp"
 
     @property
     def dagster_home(self) -> Path:

@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from feature_platform.errors import OfflineStoreError
+from feature_platform.errors import ConfigError, OfflineStoreError
 from feature_platform.offline.duckdb_sql import connect, quote, timestamp_literal
 from feature_platform.offline.prepare import (
     CREATED,
@@ -174,17 +174,38 @@ def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
     )
 
 
+def _configure(con: duckdb.DuckDBPyConnection, settings: DuckDBSettings) -> None:
+    """Apply ``settings``; a value DuckDB refuses is a ConfigError naming the setting."""
+    values = {
+        "threads": settings.threads,
+        "memory_limit": settings.memory_limit,
+        "temp_directory": (
+            os.fspath(settings.temp_directory) if settings.temp_directory is not None else None
+        ),
+    }
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "temp_directory":
+            Path(str(value)).mkdir(parents=True, exist_ok=True)
+        try:
+            con.execute(f"SET {name} = ?", [value])
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"duckdb_{name}={value!r} is not accepted by DuckDB ({exc}); e.g. "
+                "duckdb_memory_limit='4GB', duckdb_threads=2, duckdb_temp_directory='/tmp/spill'"
+            ) from None
+
+
 def _connect(
     entity: PreparedEntity, tables: list[PreparedTable], settings: DuckDBSettings
 ) -> duckdb.DuckDBPyConnection:
     con = connect()
-    if settings.threads is not None:
-        con.execute(f"SET threads = {int(settings.threads)}")
-    if settings.memory_limit is not None:
-        con.execute("SET memory_limit = ?", [settings.memory_limit])
-    if settings.temp_directory is not None:
-        Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
-        con.execute("SET temp_directory = ?", [os.fspath(settings.temp_directory)])
+    try:
+        _configure(con, settings)
+    except ConfigError:
+        con.close()
+        raise
     # Entity order is restored by ROW, so DuckDB need not keep any other order.
     con.execute("SET preserve_insertion_order = false")
     con.register("__fp_entity", entity.join_rows)
@@ -195,7 +216,10 @@ def _connect(
 
 
 def _read_error(exc: Exception) -> OfflineStoreError:
-    return OfflineStoreError(f"Cannot read a feature table's Parquet files: {exc}")
+    return OfflineStoreError(
+        f"DuckDB could not read a feature table's Parquet files (or spill to its temp "
+        f"directory): {exc}"
+    )
 
 
 def duckdb_join_table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -59,6 +59,13 @@ class FeatureStore:
             )
         return self._online_store
 
+    def _duckdb_options(self) -> dict[str, Any]:
+        """The DuckDB engine's memory limit and spill folder from the settings."""
+        return {
+            "duckdb_memory_limit": self.settings.duckdb_memory_limit,
+            "duckdb_temp_directory": self.settings.duckdb_spill_dir,
+        }
+
     def get_historical_features(
         self,
         entity_df: pd.DataFrame | pa.Table | str,
@@ -97,6 +104,7 @@ class FeatureStore:
             full_feature_names=full_feature_names,
             entity_timestamp_column=entity_timestamp_column,
             spark=spark,
+            **self._duckdb_options(),
         )
         assert isinstance(result, pd.DataFrame)  # the default output
         return result
@@ -143,7 +151,7 @@ class FeatureStore:
         if tables:
             joined = point_in_time_join(
                 frame, tables, engine=engine, inclusive=inclusive, full_feature_names=full_feature_names,
-                entity_timestamp_column=entity_timestamp_column, spark=spark,
+                entity_timestamp_column=entity_timestamp_column, spark=spark, **self._duckdb_options(),
             )
             assert isinstance(joined, pd.DataFrame)
         else:

@@ -17,6 +17,10 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert settings.data_dir == tmp_path.resolve()
     assert settings.warehouse_path == tmp_path.resolve() / "warehouse.duckdb"
     assert (settings.redis_url, settings.tenant) == ("redis://127.0.0.1:1/2", "team_a")
+    assert settings.duckdb_memory_limit is None
+    assert settings.duckdb_spill_dir == tmp_path.resolve() / "duckdb_tmp"
+    monkeypatch.setenv("FEATURE_PLATFORM_DUCKDB_MEMORY_LIMIT", "4GB")
+    assert load_settings().duckdb_memory_limit == "4GB"
 
 
 def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -250,6 +250,8 @@ def test_bad_options_are_config_errors() -> None:
         point_in_time_join(entity([jan(13)]), [good], engine="spark")
     with pytest.raises(ConfigError, match="output"):
         point_in_time_join(entity([jan(13)]), [good], output="polars")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="duckdb_memory_limit='lots'"):
+        point_in_time_join(entity([jan(13)]), [good], duckdb_memory_limit="lots")
     # "auto" without a Spark session runs on DuckDB.
     assert point_in_time_join(entity([jan(13)]), [good], engine="auto")["purchases"].tolist() == [
         100

@@ -7,6 +7,7 @@ import pytest
 
 from feature_platform import FeatureStore
 from feature_platform.errors import (
+    ConfigError,
     MissingColumnError,
     OnlineStoreUnavailableError,
     SchemaError,
@@ -44,6 +45,13 @@ def test_historical_features_by_service_and_reference_with_naming(store: Feature
     assert frame.loc[:3, "plan"].notna().all()
     named = store.get_historical_features(entity_df, ["user_profile:plan"], full_feature_names=True)
     assert "user_profile__plan" in named.columns and "plan" not in named.columns
+    # The DuckDB engine's memory limit and spill folder come from the settings.
+    bounded = FeatureStore(store.settings.with_overrides(duckdb_memory_limit="200MB"))
+    pd.testing.assert_frame_equal(bounded.get_historical_features(entity_df, "churn_model_v1"), frame)
+    assert store.settings.duckdb_spill_dir.is_dir()
+    refused = FeatureStore(store.settings.with_overrides(duckdb_memory_limit="lots"))
+    with pytest.raises(ConfigError, match="duckdb_memory_limit='lots'"):
+        refused.get_historical_features(entity_df, "churn_model_v1")
 
 
 def test_online_features_statuses_and_full_names(store: FeatureStore, sample_warehouse: SampleWarehouse) -> None:
