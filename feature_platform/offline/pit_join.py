@@ -71,7 +71,8 @@ def point_in_time_join(
     Output: ``output="pandas"`` (default; int64 and bool features become the nullable
     ``Int64`` / ``boolean`` dtypes so nulls stay nulls), ``output="arrow"`` (a pyarrow
     Table, no pandas involved), or ``to_parquet=path``, which streams the result into one
-    Parquet file (written to a temp file and renamed into place) and returns its path.
+    Parquet file (written to a temp file and renamed into place) and returns its path; on
+    Spark an executor writes that file (the result never goes through the driver).
 
     Engines: ``"duckdb"`` (ASOF join, in process), ``"spark"`` (needs ``spark``, a
     SparkSession, e.g. ``PySparkResource.spark_session``; runs on whatever ``spark.master``
