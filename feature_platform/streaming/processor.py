@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import redis
 
-from feature_platform.errors import ConfigError, OnlineStoreUnavailableError
+from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
 from feature_platform.online.connection import RedisEndpoint, redact_url, translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.tenancy import TenantRouting
@@ -49,7 +49,9 @@ from feature_platform.streaming.log import (
 
 logger = logging.getLogger(__name__)
 
-_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OnlineStoreUnavailableError)
+# Errors the processor waits out: Redis down, and Redis refusing a read (a Redis restarted
+# without its data has no consumer group until the takeover creates it again).
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OnlineStoreUnavailableError, OnlineStoreError)
 Entries = list[tuple[bytes, bytes]]
 """Log entries as (stream id, the entry's ``d`` field)."""
 
@@ -207,7 +209,7 @@ class StreamProcessor:
                     backoff = self.options.backoff_initial_s
                 except _REDIS_DOWN as exc:
                     self.report.redis_errors += 1
-                    logger.warning("stream processor %s: Redis unavailable (%s); retrying in %.1f s", self.owner, exc, backoff)
+                    logger.warning("stream processor %s: Redis unavailable or refusing (%s); retrying in %.1f s", self.owner, exc, backoff)
                     for part in self.parts:
                         part.owned = False  # re-check leases and re-read pending entries when Redis is back
                     self._last_leases = 0.0
