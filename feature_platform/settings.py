@@ -73,6 +73,13 @@ class OnlineWriteSettings(_Section):
     chunk_rows: int = Field(default=200_000, ge=1, description="Rows per publish chunk; each chunk logs progress.")
 
 
+class OnlineReadSettings(_Section):
+    """How the SDK and the server read the online store (hot entities)."""
+
+    replica_reads: bool = Field(default=False, description="On a Redis Cluster: BATCH and STATIC views may be read from replicas.")
+    l2_url: str | None = Field(default=None, repr=False, description="A separate Redis used as the shared L2 cache (None: no L2).")
+
+
 class BackfillSettings(_Section):
     """The deployment's off-peak window for large backfills (the seed's "2am-6am")."""
 
@@ -148,6 +155,7 @@ class Settings(_Section):
     duckdb_temp_dir: Path | None = Field(default=None, description="Where DuckDB spills above its memory limit (default: <data_dir>/duckdb_tmp).")
     dbt: DbtSettings = DbtSettings()
     online_write: OnlineWriteSettings = OnlineWriteSettings()
+    online_read: OnlineReadSettings = OnlineReadSettings()
     backfill: BackfillSettings = BackfillSettings()
     server: ServerSettings = ServerSettings()
     on_call: OnCallSettings = OnCallSettings()

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from feature_platform.offline import OfflineStore, point_in_time_join
-from feature_platform.online import OnlineResponse, OnlineStore, RedisOnlineStore
+from feature_platform.online import L2Cache, OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.settings import Settings, load_settings
 from feature_platform.specs import Registry, ViewRequest, load_registry
 
@@ -54,8 +54,10 @@ class FeatureStore:
     def online_store(self) -> OnlineStore:
         """The Redis online store at ``settings.redis_url`` (connected on first use)."""
         if self._online_store is None:
+            reading = self.settings.online_read
             self._online_store = RedisOnlineStore(
-                self.settings.redis_url, tenant=self.settings.tenant, tenants=self.settings.tenant_routing()
+                self.settings.redis_url, tenant=self.settings.tenant, tenants=self.settings.tenant_routing(),
+                replica_reads=reading.replica_reads, l2=L2Cache(reading.l2_url) if reading.l2_url else None,
             )
         return self._online_store
 

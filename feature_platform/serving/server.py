@@ -61,7 +61,7 @@ from feature_platform.errors import (
     UnknownFeatureServiceError,
     UnknownFeatureViewError,
 )
-from feature_platform.online import L1Cache, OnlineResponse, OnlineStore, RedisOnlineStore
+from feature_platform.online import L1Cache, L2Cache, OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.serving.metrics import ServerMetrics
 from feature_platform.serving.push_endpoint import PushAnswer, PushBody, push_handler
 from feature_platform.serving.rate_limit import TenantRateLimiter
@@ -392,9 +392,14 @@ def serve(
 
 def run_server(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """``feature-platform serve``: the settings' feature registry for every configured tenant
-    (``X-Tenant``; routed and rate-limited by ``settings.tenants``), with the L1 cache.
+    (``X-Tenant``; routed and rate-limited by ``settings.tenants``), with the L1 cache and
+    ``settings.online_read`` (replica reads, L2 cache).
     ``host`` and ``port`` default to ``settings.server``."""
-    store = RedisOnlineStore(settings.redis_url, settings.tenant, cache=L1Cache(), tenants=settings.tenant_routing())
+    reading = settings.online_read
+    store = RedisOnlineStore(
+        settings.redis_url, settings.tenant, cache=L1Cache(), tenants=settings.tenant_routing(),
+        replica_reads=reading.replica_reads, l2=L2Cache(reading.l2_url) if reading.l2_url else None,
+    )
     serve(
         host or settings.server.host, port or settings.server.port,
         registry=load_registry(settings.registry), online_store=store,

@@ -130,3 +130,16 @@ def hmget_calls(cluster: RedisCluster) -> dict[str, dict[int, int]]:
         finally:
             client.close()
     return calls
+
+
+def test_settings_choose_the_cluster_replica_reads_and_the_l2(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from feature_platform.serving.feature_store import FeatureStore
+    from feature_platform.settings import load_settings
+
+    monkeypatch.setenv("REDIS_URL", "redis+cluster://127.0.0.1:7000")
+    monkeypatch.setenv("FEATURE_PLATFORM_ONLINE_READ__REPLICA_READS", "true")
+    monkeypatch.setenv("FEATURE_PLATFORM_ONLINE_READ__L2_URL", "redis://127.0.0.1:7001/0")
+    settings = load_settings(data_dir=tmp_path)
+    store = FeatureStore(settings).online_store
+    assert isinstance(store, RedisOnlineStore) and store.transport.single_slot_calls  # nothing connects yet
+    assert store.replica_reads and store.l2 is not None and store.l2.where == "127.0.0.1:7001/0"
