@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from feature_platform.quality._frames import (
     SAMPLE_SIZE,
@@ -28,6 +31,7 @@ from feature_platform.rows.timestamps import as_utc, finer_than_micros, utc_seri
 from feature_platform.specs import FeatureView
 
 _TIMESTAMP_CHECK = "expect_column_values_to_be_utc_timestamps"
+_FINITE_CHECK = "expect_column_values_to_be_finite"
 
 
 def validate_feature_rows(
@@ -46,9 +50,10 @@ def validate_feature_rows(
     UTC. The input is not modified. A failed or unevaluable expectation makes the report
     unsuccessful; nothing is raised for bad data.
     """
+    outcomes = _check_finite(rows, view)
     frame: pd.DataFrame = to_frame(rows, f"Rows of feature view {view.name!r}")
     cutoff = as_utc(now, "now")
-    outcomes = _check_timestamp_types(frame, view)
+    outcomes += _check_timestamp_types(frame, view)
     expectations = build_expectations(view, extra_expectations, now=cutoff)
     outcomes += _run_gx(view, frame, expectations)
     return ValidationReport(
@@ -58,6 +63,33 @@ def validate_feature_rows(
         evaluated_at=cutoff,
         results=tuple(outcomes),
     )
+
+
+def _check_finite(rows: Rows, view: FeatureView) -> list[ExpectationOutcome]:
+    """Float features hold finite values (NaN and +-inf refused) unless the feature allows
+    them. An Arrow NaN is refused; in a pandas frame NaN means null (pandas' own rule)."""
+    outcomes = []
+    for feature in view.features:
+        if feature.allow_non_finite:
+            continue
+        if isinstance(rows, pa.Table):
+            if feature.name not in rows.column_names or not pa.types.is_floating(rows.column(feature.name).type):
+                continue
+            column = rows.column(feature.name)
+            bad = pc.invert(pc.fill_null(pc.is_finite(column), True))
+            count = pc.sum(bad).as_py() or 0
+            values = pc.filter(column, bad).slice(0, SAMPLE_SIZE).to_pylist() if count else []
+        elif isinstance(rows, pd.DataFrame) and feature.name in rows.columns and pd.api.types.is_float_dtype(rows[feature.name]):
+            series = rows[feature.name]
+            mask = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+            count, values = int(mask.sum()), series[mask].head(SAMPLE_SIZE).tolist()
+        else:
+            continue
+        outcomes.append(ExpectationOutcome(
+            name=_FINITE_CHECK, columns=(feature.name,), success=count == 0, unexpected_count=count,
+            unexpected_values=tuple(str(v) for v in values),
+        ))
+    return outcomes
 
 
 def _check_timestamp_types(frame: pd.DataFrame, view: FeatureView) -> list[ExpectationOutcome]:

@@ -175,6 +175,14 @@ def _cast_column(column: pa.ChunkedArray, target: pa.DataType, name: str, where:
     if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
         # The platform's one timestamp rule: naive means UTC, finer than a microsecond is refused.
         return utc_micros_column(column, name, where).cast(target)
+    textual = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    if textual and not (pa.types.is_string(target) or pa.types.is_large_string(target)):
+        # '12.5' cast silently would hide a producer sending text; refuse it by name.
+        sample = next((v for v in column.to_pylist() if v is not None), None)
+        raise SchemaError(
+            f"Column {name!r} of {where} holds text ({column.type}, e.g. {sample!r}) where the "
+            f"schema wants {target}; send {target} values, not strings"
+        )
     return column.cast(target)
 
 

@@ -115,11 +115,16 @@ def _error(status: int, kind: str, detail: str, errors: list[dict[str, str]] | N
     return JSONResponse(body, status_code=status)
 
 
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
 def _jsonable(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        # JSON has no NaN or infinity: write them as protobuf's JSON mapping does, so the
+        # answer keeps the value the SDK returns (with the same status), never a null.
+        return "NaN" if math.isnan(value) else _NON_FINITE[value]
     return value
 
 

@@ -29,6 +29,8 @@ class Feature:
     ``min_value`` / ``max_value`` (numeric features) and ``allowed_values`` become
     expectations of the view's validation suite. ``aggregation`` is set on the features a
     stream view builds from its :class:`Aggregation` s (windowed aggregations).
+    A float feature's values must be finite (no NaN or +-inf) unless ``allow_non_finite``;
+    the validation suite refuses them otherwise.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Feature:
     max_value: float | None = None
     allowed_values: tuple[object, ...] | None = None
     aggregation: Aggregation | None = None
+    allow_non_finite: bool = False
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "Feature name")

@@ -220,3 +220,22 @@ def test_rows_of_the_wrong_kind_raise_a_schema_error(rows: object) -> None:
 
     with pytest.raises(SchemaError, match="pandas.DataFrame or a pyarrow.Table"):
         validate_feature_rows(view, rows, now=NOW)  # type: ignore[arg-type]
+
+
+def test_non_finite_floats_fail_unless_the_feature_allows_them() -> None:
+    rows = good_rows()
+    rows.loc[3, "spend_7d"] = np.inf  # passes min_value=0: only the finite check catches it
+    report = validate_feature_rows(view, rows, now=NOW)
+    finite = failures(report)["expect_column_values_to_be_finite(spend_7d)"]
+    assert not report.success and finite.unexpected_count == 1 and finite.unexpected_values == ("inf",)
+    assert list(failures(report)) == ["expect_column_values_to_be_finite(spend_7d)"]
+    arrow = pa.Table.from_pandas(good_rows(), schema=view.arrow_schema, preserve_index=False)
+    with_nan = arrow.set_column(arrow.schema.get_field_index("spend_7d"), "spend_7d",
+                                pa.array([float("nan")] + [1.0] * (arrow.num_rows - 1)))
+    assert not validate_feature_rows(view, with_nan, now=NOW).success  # NaN is not null in Arrow
+    lenient = FeatureView(
+        name="orders", entity=user, source=TableSource("fv_orders"),
+        features=[*view.features[:1], Feature("spend_7d", ValueType.FLOAT64, min_value=0, allow_non_finite=True),
+                  *view.features[2:]],
+    )
+    assert validate_feature_rows(lenient, rows, now=NOW).success

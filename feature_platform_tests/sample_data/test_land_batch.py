@@ -76,7 +76,9 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (lambda f: f.assign(coupon="X"), "'coupon' is not part of raw table 'orders'"),
-        (lambda f: f.assign(items="many"), "'items'.*cannot be read as int64"),
+        (lambda f: f.assign(items="many"), "'items' of raw table 'orders' holds text"),
+        (lambda f: f.assign(amount="12.5"), "'amount' of raw table 'orders' holds text .*'12.5'.* wants double"),
+        (lambda f: f.assign(items="3"), "'items' of raw table 'orders' holds text"),
         (lambda f: f.assign(amount=None), "'amount'.*null"),
         (
             lambda f: f.assign(ordered_at=f["ordered_at"].astype("datetime64[ns, UTC]") + pd.Timedelta(nanoseconds=1)),

@@ -260,3 +260,24 @@ def test_the_server_serves_any_online_store_through_its_interface(redis_url: str
     assert answer.status_code == 200 and columns(answer.json())["country"]["values"] == ["GL"]
     assert "/push" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]  # this store hosts no event logs
     assert "feature_server_cache_hit_ratio" in httpx.get(f"{server.url}/metrics").text  # the cache is seen
+
+
+def test_sdk_and_http_agree_on_non_finite_values(redis_url: str, start_server: Start) -> None:
+    store = RedisOnlineStore(redis_url)
+    now = now_utc()
+    store.write(user_purchase_activity, pd.DataFrame({
+        "user_id": [1, 2], "event_timestamp": [now - timedelta(hours=1)] * 2, "created_timestamp": [now] * 2,
+        # (In a pandas frame NaN means null.)
+        "purchases_7d": [1, 2], "spend_7d": [float("inf"), float("nan")], "purchases_30d": [1, 2],
+        "spend_30d": [-float("inf"), 1.0], "avg_order_value_30d": [1.0, 2.0],
+    }))
+    features = ["user_purchase_activity:spend_7d", "user_purchase_activity:spend_30d"]
+    sdk = store.read(default_registry().resolve(features), [{"user_id": 1}, {"user_id": 2}])
+    server = start_server(create_app(default_registry(), store))
+    http = columns(httpx.post(f"{server.url}/get-online-features",
+                              json={"entities": {"user_id": [1, 2]}, "features": features}).json())
+    for name in ("spend_7d", "spend_30d"):
+        values, _, statuses = sdk.column(name)
+        assert http[name]["statuses"] == [s.value for s in statuses] == ["PRESENT", "PRESENT"]
+        assert [None if v is None else float(v) for v in http[name]["values"]] == values
+    assert http["spend_7d"]["values"] == ["Infinity", None] and http["spend_30d"]["values"] == ["-Infinity", 1.0]
