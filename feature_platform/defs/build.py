@@ -1,14 +1,22 @@
 """Building the one ``Definitions`` of the platform from the feature view specs."""
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from feature_platform.defs.checks import build_consistency_check
 from feature_platform.defs.dbt_assets import build_dbt_assets, dbt_resource
-from feature_platform.defs.feature_view_assets import build_feature_view_assets
+from feature_platform.defs.feature_view_assets import (
+    build_feature_view_assets,
+    build_stream_source_assets,
+)
 from feature_platform.defs.io_managers import offline_io_manager, online_io_manager
-from feature_platform.defs.jobs import build_dbt_job, build_materialize_jobs
+from feature_platform.defs.jobs import (
+    build_dbt_job,
+    build_materialize_jobs,
+    build_stream_correction_jobs,
+)
 from feature_platform.defs.monitoring import (
     MONITORING_JOB,
     OnCallResource,
@@ -28,6 +36,13 @@ from feature_platform.defs.resources import (
 )
 from feature_platform.defs.schedules import VALIDATION_JOB, build_schedules
 from feature_platform.defs.sensors import build_late_data_sensor
+from feature_platform.defs.streams import build_stream_health_sensor
+from feature_platform.specs import FeatureView
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 
 def build_definitions(
@@ -48,15 +63,18 @@ def build_definitions(
     platform = platform or FeaturePlatformResource()
     views = platform.feature_registry.views
     partitions_start = partitions_start or first_partition_day(platform.settings)
-    assets: list[dg.AssetsDefinition] = []
+    assets: list[dg.AssetsDefinition | dg.AssetSpec] = [*build_stream_source_assets(views)]
     blocking_checks: dict[str, list[dg.AssetChecksDefinition]] = {}
     for view in views:
         assets += build_feature_view_assets(view, partitions_start, freshness_policy(view))
         blocking_checks[view.name] = build_quality_checks(view, view_partitions_def(view, partitions_start))
     online_views = [v for v in views if v.online]
-    consistency_checks = [build_consistency_check(v) for v in online_views]
+    # A stream view's offline store holds only the partitions the daily correction wrote, so
+    # the weekly comparison at "now" covers the views published from tables.
+    consistency_checks = [build_consistency_check(v) for v in online_views if not v.is_stream]
     staleness_checks = [build_staleness_check(v) for v in online_views]
     materialize_jobs = build_materialize_jobs(views, partitions_start, blocking_checks)
+    correction_jobs = build_stream_correction_jobs(views, partitions_start, blocking_checks)
     validation_job = dg.define_asset_job(
         VALIDATION_JOB,
         selection=dg.AssetSelection.checks(*consistency_checks),
@@ -68,8 +86,8 @@ def build_definitions(
         description="Staleness metrics of every view, against its freshness tier.",
     )
     jobs: list[object] = [
-        *materialize_jobs, validation_job, monitoring_job, hourly_incremental_job, online_cleanup_job,
-        rebuild_online_job,
+        *materialize_jobs, *correction_jobs, validation_job, monitoring_job, hourly_incremental_job,
+        online_cleanup_job, rebuild_online_job,
     ]
     resources: dict[str, object] = {
         "feature_platform": platform,
@@ -87,7 +105,19 @@ def build_definitions(
         assets=assets,
         asset_checks=[c for checks in blocking_checks.values() for c in checks] + consistency_checks + staleness_checks,
         jobs=jobs,  # type: ignore[arg-type]
-        schedules=build_schedules(views, materialize_jobs, include_dbt=include_dbt),
-        sensors=[build_late_data_sensor(views, materialize_jobs), build_alert_sensor(online_views)],
+        schedules=build_schedules(views, materialize_jobs, correction_jobs, include_dbt=include_dbt),
+        sensors=_sensors(views, materialize_jobs, online_views),
         resources=resources,
     )
+
+
+def _sensors(
+    views: list[FeatureView], materialize_jobs: list["UnresolvedAssetJobDefinition"], online_views: list[FeatureView]
+) -> list[dg.SensorDefinition]:
+    """Late data for the views that read tables, alerts for every online view, and the
+    stream health sensor when there are stream views."""
+    batch_views = [v for v in views if not v.is_stream]
+    sensors = [build_late_data_sensor(batch_views, materialize_jobs), build_alert_sensor(online_views)]
+    if len(batch_views) < len(views):
+        sensors.append(build_stream_health_sensor(views))
+    return sensors

@@ -1,20 +1,23 @@
 """The factory that turns one feature view spec into its offline and online assets."""
 
 import warnings
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from feature_platform.defs.partitions import view_partitions_def
-from feature_platform.defs.resources import open_warehouse
+from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.materialization import read_source_window
-from feature_platform.specs import FeatureView
+from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.specs.durations import human_duration
 
 DBT_KEY_PREFIX = "dbt"
 ONLINE_KEY_PREFIX = "online"
+STREAM_KEY_PREFIX = "stream"
 OFFLINE_IO_MANAGER = "offline_io_manager"
 ONLINE_IO_MANAGER = "online_io_manager"
 
@@ -105,19 +108,32 @@ def _build(
     partitions_def: dg.TimeWindowPartitionsDefinition,
     freshness_policy: dg.FreshnessPolicy | None,
 ) -> list[dg.AssetsDefinition]:
+    offline = _stream_offline_asset if view.is_stream else _table_offline_asset
+    return [offline(view, partitions_def, freshness_policy), _online_asset(view, partitions_def, freshness_policy)]
+
+
+def _offline_asset_args(
+    view: FeatureView, partitions_def: dg.TimeWindowPartitionsDefinition, freshness_policy: dg.FreshnessPolicy | None
+) -> dict[str, Any]:
+    return {
+        "key": offline_key(view),
+        "partitions_def": partitions_def,
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "io_manager_key": OFFLINE_IO_MANAGER,
+        "group_name": "feature_views",
+        "description": view.description or None,
+        "owners": _owners(view),
+        "tags": view.tags,
+        "metadata": _view_metadata(view),
+        "freshness_policy": freshness_policy,
+    }
+
+
+def _table_offline_asset(
+    view: FeatureView, partitions_def: dg.TimeWindowPartitionsDefinition, freshness_policy: dg.FreshnessPolicy | None
+) -> dg.AssetsDefinition:
     @dg.asset(
-        key=offline_key(view),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key=OFFLINE_IO_MANAGER,
-        deps=[source_key(view)],
-        group_name="feature_views",
-        description=view.description or None,
-        owners=_owners(view),
-        tags=view.tags,
-        kinds={"duckdb", "parquet"},
-        metadata=_view_metadata(view),
-        freshness_policy=freshness_policy,
+        deps=[source_key(view)], kinds={"duckdb", "parquet"}, **_offline_asset_args(view, partitions_def, freshness_policy)
     )
     def _offline(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> pa.Table:
         window = context.partition_time_window
@@ -126,6 +142,33 @@ def _build(
         context.log.info(f"{view.name}: {rows.num_rows} rows in [{window.start}, {window.end})")
         return rows
 
+    return _offline
+
+
+def _stream_offline_asset(
+    view: FeatureView, partitions_def: dg.TimeWindowPartitionsDefinition, freshness_policy: dg.FreshnessPolicy | None
+) -> dg.AssetsDefinition:
+    """The offline partitions of a stream view, recomputed from every landed event of the
+    window (applied, dead-lettered and shed alike): the daily batch correction."""
+
+    @dg.asset(
+        deps=[stream_source_key(view.stream_source)], kinds={"parquet"},
+        **_offline_asset_args(view, partitions_def, freshness_policy),
+    )
+    def _offline(context: dg.AssetExecutionContext, feature_platform: FeaturePlatformResource) -> pa.Table:
+        from feature_platform.streaming import recompute_stream_partition
+
+        window = context.partition_time_window
+        rows = recompute_stream_partition(feature_platform.settings, view, window.start, window.end)
+        context.log.info(f"{view.name}: {rows.num_rows} rows recomputed from landed events in [{window.start}, {window.end})")
+        return rows
+
+    return _offline
+
+
+def _online_asset(
+    view: FeatureView, partitions_def: dg.TimeWindowPartitionsDefinition, freshness_policy: dg.FreshnessPolicy | None
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=online_key(view),
         ins={"rows": dg.AssetIn(offline_key(view))},
@@ -148,4 +191,31 @@ def _build(
         # The IO manager reduces to the newest row per entity and writes with compare-and-set.
         return rows
 
-    return [_offline, _online]
+    return _online
+
+
+def stream_source_key(source: StreamSource) -> dg.AssetKey:
+    """The asset of a stream source's event log: ``stream/<source>``."""
+    return dg.AssetKey([STREAM_KEY_PREFIX, source.name])
+
+
+def build_stream_source_assets(views: Sequence[FeatureView]) -> list[dg.AssetSpec]:
+    """One external asset per stream source that ``views`` read: the Redis Streams log that
+    clients push to and the stream processor consumes (upstream of the stream views)."""
+    sources = {v.stream_source.name: v.stream_source for v in views if v.is_stream}
+    return [
+        dg.AssetSpec(
+            key=stream_source_key(source),
+            group_name="streams",
+            kinds={"redis"},
+            description=source.description or f"Pushed {source.name} events: the durable log in Redis Streams.",
+            metadata={
+                "partitions": source.partitions,
+                "allowed_lateness": str(source.allowed_lateness),
+                "max_lag": source.max_lag,
+                "join_keys": ", ".join(source.key_names),
+                "fields": ", ".join(f"{n}: {t.value}" for n, t in source.field_types.items()),
+            },
+        )
+        for source in sources.values()
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -42,24 +42,57 @@ def views_by_partitioning(views: Sequence[FeatureView]) -> dict[Partitioning, li
     return groups
 
 
+def stream_correction_job_name(partitioning: Partitioning) -> str:
+    """The daily batch correction job of the stream views of one partitioning."""
+    return f"{partitioning.value}_stream_correction_job"
+
+
 def build_materialize_jobs(
     views: Sequence[FeatureView],
     partitions_start: date,
     blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
 ) -> list[UnresolvedAssetJobDefinition]:
     """A partitioned job per partitioning (daily, hourly) over the offline and online assets
-    and the blocking checks between them (``blocking_checks`` by view name); the slower
-    monitoring checks run in jobs of their own."""
+    of the batch views (those reading a table) and the blocking checks between them
+    (``blocking_checks`` by view name); the slower monitoring checks run in jobs of their own."""
+    return _partitioned_jobs(
+        [v for v in views if not v.is_stream], partitions_start, blocking_checks, materialize_job_name,
+        "Materialize the {} feature views offline and online.",
+    )
+
+
+def build_stream_correction_jobs(
+    views: Sequence[FeatureView],
+    partitions_start: date,
+    blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
+) -> list[UnresolvedAssetJobDefinition]:
+    """A partitioned job per partitioning over the stream views' offline and online assets:
+    the batch correction, which recomputes their offline partitions from every landed event
+    (late, dead-lettered and shed ones too) and publishes with the same compare-and-set."""
+    return _partitioned_jobs(
+        [v for v in views if v.is_stream], partitions_start, blocking_checks, stream_correction_job_name,
+        "Batch correction of the {} stream views: offline partitions recomputed from every landed "
+        "event (late and dead-lettered ones included), published with compare-and-set.",
+    )
+
+
+def _partitioned_jobs(
+    views: Sequence[FeatureView],
+    partitions_start: date,
+    blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
+    name: Callable[[Partitioning], str],
+    description: str,
+) -> list[UnresolvedAssetJobDefinition]:
     jobs = []
     for partitioning, group in views_by_partitioning(views).items():
         keys = [k for v in group for k in (offline_key(v), online_key(v))]
         checks = [c for v in group for c in blocking_checks.get(v.name, ())]
         jobs.append(
             dg.define_asset_job(
-                materialize_job_name(partitioning),
+                name(partitioning),
                 selection=dg.AssetSelection.assets(*keys).without_checks() | dg.AssetSelection.checks(*checks),
                 partitions_def=partitions_def_for(partitioning, partitions_start),
-                description=f"Materialize the {partitioning.value} feature views offline and online.",
+                description=description.format(partitioning.value),
             )
         )
     return jobs

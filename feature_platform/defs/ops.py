@@ -34,8 +34,12 @@ class IncrementalConfig(dg.Config):
 
 
 def _selected(platform: FeaturePlatformResource, names: Sequence[str] | None) -> list[FeatureView]:
+    """The named views, or every online view that reads a table. Stream views are kept
+    current by the stream processor, and their offline store only holds what the daily
+    correction wrote, so neither the incremental publish nor the cleanup of entities the
+    offline store does not know applies to them."""
     registry = platform.feature_registry
-    views = [registry.view(n) for n in names] if names else registry.views
+    views = [registry.view(n) for n in names] if names else [v for v in registry.views if not v.is_stream]
     return [v for v in views if v.online]
 
 

@@ -4,7 +4,8 @@
   incremental publish);
 - BATCH: `dbt build` every hour at :00, the incremental publish at :15, and the daily full run;
 - STATIC: the daily run (the previous day's partition at 02:00);
-- REAL_TIME: streamed by the stream processor, nothing to schedule for freshness;
+- REAL_TIME: streamed by the stream processor; the daily batch correction at 02:30 recomputes
+  the previous day's partitions from every landed event;
 - offline partitions: every daily view's previous day at 02:00 (the full recompute), every
   hourly view's previous hour at :10;
 - housekeeping: online cleanup daily at 05:00, validation Mondays at 04:00, staleness
@@ -17,10 +18,15 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from feature_platform.defs.jobs import DBT_BUILD_JOB, materialize_job_name
+from feature_platform.defs.jobs import (
+    DBT_BUILD_JOB,
+    materialize_job_name,
+    stream_correction_job_name,
+)
 from feature_platform.defs.microbatch import build_microbatch_job
 from feature_platform.defs.monitoring import MONITORING_JOB
 from feature_platform.defs.ops import CLEANUP_JOB, INCREMENTAL_JOB
+from feature_platform.defs.streams import build_stream_correction_schedule
 from feature_platform.errors import ConfigError
 from feature_platform.materialization.cadence import RefreshMode, cadence_for, cron_for
 from feature_platform.specs import FeatureView, FreshnessTier, Partitioning
@@ -52,10 +58,12 @@ def microbatch_schedule_name(tier: FreshnessTier) -> str:
 def build_schedules(
     views: Sequence[FeatureView],
     materialize_jobs: Sequence["UnresolvedAssetJobDefinition"],
+    correction_jobs: Sequence["UnresolvedAssetJobDefinition"] = (),
     *,
     include_dbt: bool,
 ) -> list["Schedule"]:
-    """Every schedule of the platform, from the tiers of ``views`` (see the module docstring)."""
+    """Every schedule of the platform, from the tiers of ``views`` (see the module docstring);
+    ``correction_jobs`` are the stream views' batch correction jobs, one per partitioning."""
     by_tier: dict[FreshnessTier, list[FeatureView]] = {}
     for view in views:
         by_tier.setdefault(view.tier, []).append(view)
@@ -83,6 +91,9 @@ def build_schedules(
                     execution_timezone="UTC",
                 )
             )
+    for correction in correction_jobs:
+        partitioning = next(p for p in Partitioning if stream_correction_job_name(p) == correction.name)
+        schedules.append(build_stream_correction_schedule(correction, partitioning))
     schedules += [
         _schedule("daily_online_cleanup", CLEANUP_JOB, "0 5 * * *"),
         _schedule("weekly_validation", VALIDATION_JOB, "0 4 * * 1"),
