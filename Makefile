@@ -30,9 +30,12 @@ install: $(STAMP) .env
 demo: install
 	$(PY) -m feature_platform demo
 
+# STREAM=0 leaves the stream processor out; it reports to the same DAGSTER_HOME.
+STREAM ?= 1
 dev: install
 	mkdir -p $(DAGSTER_HOME)
 	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	if [ "$(STREAM)" = 1 ]; then $(PY) -m feature_platform stream & trap "kill $$! 2>/dev/null" EXIT INT TERM; fi; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dg dev -h 127.0.0.1 -p 3000
 
 test: install

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,7 +22,13 @@ from feature_platform.local_redis import ensure_redis
 from feature_platform.online.connection import redact_url
 from feature_platform.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from feature_platform.specs import Registry
+
 DEMO_SERVICE = "churn_model_v1"
+PAGE_EVENTS = "page_events"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class DemoResult:
     historical: pd.DataFrame
     online: pd.DataFrame
     user_ids: list[int]
+    realtime: pd.DataFrame | None = None
 
 
 def run_demo(
@@ -74,7 +81,7 @@ def run_demo(
     settings = settings or load_settings()
     end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     log_path = settings.logs_dir / "demo.log"
-    steps = _Steps(say, total=5)
+    steps = _Steps(say, total=6)
     say(f"feature_platform demo: {days} days of events for {n_users} users; full log in {log_path}")
 
     with steps.step("Online store"):
@@ -105,7 +112,8 @@ def run_demo(
         materialized: dict[str, tuple[int, int, int]] = {}
         runs = 1
         with steps.step("Materialize every feature view offline and online"):
-            for partitioning, group in views_by_partitioning(platform.feature_registry.views).items():
+            table_views = [v for v in platform.feature_registry.views if not v.is_stream]
+            for partitioning, group in views_by_partitioning(table_views).items():
                 first = partitioning.key_for(end - timedelta(days=days))
                 last = partitioning.key_for(end - partitioning.step)
                 job = defs.resolve_job_def(materialize_job_name(partitioning))
@@ -136,6 +144,10 @@ def run_demo(
         online = response.to_df()
         store.close()
 
+    with steps.step("Real time: push a burst, run the stream processor until it is consumed"):
+        with output_to_file(log_path):
+            realtime = run_realtime_step(settings, platform.feature_registry, list(user_ids), instance, say)
+
     statuses = online[[c for c in online.columns if c.endswith("__status")]].stack().value_counts()
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         say(f"\nPoint-in-time training frame ({DEMO_SERVICE}), first rows:\n{historical.head(6)}")
@@ -149,7 +161,48 @@ def run_demo(
         f"lineage, partitions, checks) and Runs (this demo's {runs} runs). "
         f"Dagster instance: {settings.dagster_home}"
     )
-    return DemoResult(settings, end, historical, online, list(user_ids))
+    return DemoResult(settings, end, historical, online, list(user_ids), realtime)
+
+
+def run_realtime_step(
+    settings: Settings,
+    registry: Registry,
+    user_ids: list[int],
+    instance: dg.DagsterInstance | None,
+    say: Callable[[str], None],
+    *,
+    n_events: int = 2_000,
+) -> pd.DataFrame | None:
+    """Push a burst of page events, run the stream processor until the burst is consumed,
+    and read the real-time features of ``user_ids`` with their statuses.
+
+    The processor reports its progress to ``instance`` as runless materializations. Skipped
+    (None) when the registry has no view of the sample's ``page_events`` stream.
+    """
+    from feature_platform.defs.streams import progress_reporter
+    from feature_platform.sample_data.stream_events import generate_page_events
+    from feature_platform.serving.feature_store import FeatureStore
+    from feature_platform.streaming import run_processor
+
+    views = [v for v in registry.views if v.is_stream and v.stream_source.name == PAGE_EVENTS]
+    if not views:
+        return None
+    events = generate_page_events(n_events, user_ids, end=datetime.now(UTC), late_fraction=0.01)
+    store = FeatureStore(settings, registry=registry)
+    try:
+        pushed = store.push(PAGE_EVENTS, events).accepted
+        report = run_processor(settings, views, until_idle=True, on_progress=progress_reporter(views, instance))
+        response = store.get_online_features([{"user_id": u} for u in user_ids], [f"{v.name}:*" for v in views])
+    finally:
+        store.close()
+    say(
+        f"\nReal time: pushed {pushed} page events; the stream processor applied {report.applied} and sent "
+        f"{report.dead_lettered} that came later than the allowed lateness to dead letters"
+    )
+    realtime = response.to_df()
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        say(f"Real-time features ({', '.join(v.name for v in views)}):\n{realtime}")
+    return realtime
 
 
 class _Steps:

@@ -12,7 +12,8 @@ from dagster_duckdb import DuckDBResource
 from feature_platform.defs.partitions import view_partitions_def
 from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.materialization import read_source_window
-from feature_platform.specs import FeatureView, StreamSource
+from feature_platform.monitoring.windows import freshness_windows
+from feature_platform.specs import FeatureView, FreshnessTier, StreamSource
 from feature_platform.specs.durations import human_duration
 
 DBT_KEY_PREFIX = "dbt"
@@ -149,17 +150,23 @@ def _stream_offline_asset(
     view: FeatureView, partitions_def: dg.TimeWindowPartitionsDefinition, freshness_policy: dg.FreshnessPolicy | None
 ) -> dg.AssetsDefinition:
     """The offline partitions of a stream view, recomputed from every landed event of the
-    window (applied, dead-lettered and shed alike): the daily batch correction."""
+    window (applied, dead-lettered and shed alike): the daily batch correction.
+
+    Its freshness is the daily correction's, not the tier's (the stream keeps the online
+    asset fresh): warn after two days, fail after five, like a BATCH view."""
+    warn, fail = freshness_windows(FreshnessTier.BATCH)
+    daily = dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn) if freshness_policy else None
 
     @dg.asset(
         deps=[stream_source_key(view.stream_source)], kinds={"parquet"},
-        **_offline_asset_args(view, partitions_def, freshness_policy),
+        **_offline_asset_args(view, partitions_def, daily),
     )
     def _offline(context: dg.AssetExecutionContext, feature_platform: FeaturePlatformResource) -> pa.Table:
         from feature_platform.streaming import recompute_stream_partition
 
         window = context.partition_time_window
-        rows = recompute_stream_partition(feature_platform.settings, view, window.start, window.end)
+        settings = feature_platform.settings
+        rows = recompute_stream_partition(settings.offline_dir, settings.tenant, view, window.start, window.end)
         context.log.info(f"{view.name}: {rows.num_rows} rows recomputed from landed events in [{window.start}, {window.end})")
         return rows
 

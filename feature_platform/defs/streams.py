@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         UnresolvedAssetJobDefinition,
     )
 
-    from feature_platform.streaming import PartitionHealth, ProgressReport
+    from feature_platform.streaming import PartitionHealth, ProgressReport, SourceHealth
 
 STREAM_HEALTH_SENSOR = "stream_health_sensor"
 STREAM_CORRECTION_SCHEDULE = "daily_stream_correction"
@@ -137,10 +137,13 @@ class StreamHealthConfig:
     """When the stream health sensor pages: P2 when a partition's lag (the time to apply what
     waits) has stayed above the view's tier promise for ``lag_sustained_for``; P1 when a
     partition has no live owner; P3 when more than ``dead_letter_warning_share`` of the
-    events since the previous tick went to dead letters."""
+    events since the previous tick went to dead letters. The scaling advice counts a
+    partition as lagging above ``scaling_lag_events`` (default: half the smallest ``max_lag``)
+    for ``lag_sustained_for``."""
 
     lag_sustained_for: timedelta = DEFAULT_LAG_SUSTAINED_FOR
     dead_letter_warning_share: float = DEFAULT_DEAD_LETTER_WARNING_SHARE
+    scaling_lag_events: int | None = None
 
 
 def lag_seconds(health: "PartitionHealth", now: datetime) -> float:
@@ -149,7 +152,7 @@ def lag_seconds(health: "PartitionHealth", now: datetime) -> float:
     last apply (forever when nothing was ever applied)."""
     if health.lag <= 0:
         return 0.0
-    if health.throughput and health.throughput > 0:
+    if health.throughput > 0:
         return health.lag / health.throughput
     if health.last_applied_at is not None:
         return (now - health.last_applied_at).total_seconds()
@@ -163,44 +166,60 @@ class _HealthState:
 
     alerts: str | None = None
     high_since: dict[str, str] = field(default_factory=dict)
-    counters: dict[str, list[float]] = field(default_factory=dict)
+    scaling_since: dict[str, str] = field(default_factory=dict)
+    counters: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> "_HealthState":
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        return cls(data.get("alerts"), data.get("high_since", {}), data.get("counters", {}))
+        return cls(data.get("alerts"), data.get("high_since", {}), data.get("scaling_since", {}), data.get("counters", {}))
 
     def to_cursor(self) -> str:
-        return json.dumps({"alerts": self.alerts, "high_since": self.high_since, "counters": self.counters})
+        return json.dumps(
+            {"alerts": self.alerts, "high_since": self.high_since, "scaling_since": self.scaling_since,
+             "counters": self.counters}
+        )
 
 
 def evaluate_stream_health(
     views: Sequence[FeatureView],
-    health: Sequence["PartitionHealth"],
+    health: Sequence["SourceHealth"],
     state: _HealthState,
     now: datetime,
     config: StreamHealthConfig,
 ) -> tuple[list[Alert], list[dg.AssetObservation]]:
-    """The alert of each stream view and an observation of each stream source, updating
-    ``state.high_since`` and ``state.counters``."""
-    by_source: dict[str, list[PartitionHealth]] = {}
-    for partition in health:
-        by_source.setdefault(partition.source, []).append(partition)
-    observations = []
-    source_findings: dict[str, tuple[AlertLevel, list[str], dict[str, Any]]] = {}
+    """The alert of each stream view and an observation of each stream source (with the
+    lag-based scaling advice), updating the sensor state."""
+    from feature_platform.streaming import scaling_advice
+
+    by_source = {h.source: list(h.partitions) for h in health}
+    dead_letters = {h.source: h.dead_letters for h in health}
     sources = {v.stream_source.name: v.stream_source for v in views}
+    threshold = config.scaling_lag_events or max(1, min((s.max_lag for s in sources.values()), default=2) // 2)
+    advice = scaling_advice(
+        health, lag_threshold=threshold, sustained_for=config.lag_sustained_for, now=now,
+        high_since={k: datetime.fromisoformat(v) for k, v in state.scaling_since.items()},
+    )
+    state.scaling_since = {k: v.isoformat() for k, v in advice.high_since.items()}
+    observations = []
+    source_facts: dict[str, dict[str, Any]] = {}
     for name, source in sources.items():
         partitions = sorted(by_source.get(name, []), key=lambda p: p.partition)
-        facts = _source_facts(source, partitions, state, now)
+        facts = _source_facts(source, partitions, dead_letters.get(name, 0), state, now)
+        facts["scaling_advice"] = {
+            "add_processors": advice.add_processors,
+            "lagging_partitions": [label for label in advice.lagging if label.startswith(f"{name}:")],
+            "needs_more_partitions": advice.needs_more_partitions,
+        }
         observations.append(dg.AssetObservation(asset_key=stream_source_key(source), metadata=dagster_metadata(facts)))
-        source_findings[name] = (AlertLevel.OK, [], facts)
+        source_facts[name] = facts
     alerts = []
     for view in views:
         promise = view.tier.expected_freshness
         partitions = by_source.get(view.stream_source.name, [])
-        facts = source_findings[view.stream_source.name][2]
+        facts = source_facts[view.stream_source.name]
         level, reasons = AlertLevel.OK, []
         for partition in partitions:
             key = f"{partition.source}:{partition.partition}"
@@ -234,10 +253,11 @@ def evaluate_stream_health(
 
 
 def _source_facts(
-    source: StreamSource, partitions: Sequence["PartitionHealth"], state: _HealthState, now: datetime
+    source: StreamSource, partitions: Sequence["PartitionHealth"], dead_letter_stream: int, state: _HealthState,
+    now: datetime,
 ) -> dict[str, Any]:
-    applied = sum(p.applied for p in partitions)
     dead = sum(p.dead_lettered for p in partitions)
+    applied = sum(p.events for p in partitions) - dead
     previous = state.counters.get(source.name)
     share = None
     if previous is not None:
@@ -252,6 +272,7 @@ def _source_facts(
         "throughput_events_per_s": round(sum(p.throughput or 0.0 for p in partitions), 1),
         "applied": applied,
         "dead_lettered": dead,
+        "dead_letter_stream_length": dead_letter_stream,
         "dead_letter_share_since_last_tick": share,
         "partitions_without_live_owner": sorted(
             {p.partition for p in partitions if not p.owner_alive} | set(missing)

@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 from feature_platform.feature_repo.entities import user
+from feature_platform.feature_repo.sources import page_events
 from feature_platform.specs import (
+    Aggregation,
     Feature,
     FeatureView,
     FreshnessTier,
@@ -68,4 +70,22 @@ user_session_activity = FeatureView(
     tags={"domain": "sessions"},
 )
 
-ALL_VIEWS = [user_profile, user_purchase_activity, user_session_activity]
+user_realtime_activity = FeatureView(
+    name="user_realtime_activity",
+    entity=user,
+    source=page_events,
+    features=[Feature("page", ValueType.STRING, "The page of the user's newest page view")],
+    aggregations=[
+        Aggregation("page", "count", timedelta(minutes=5), name="page_views_5m", description="Page views in the last 5 minutes"),
+        Aggregation("dwell_s", "sum", timedelta(minutes=5), name="dwell_s_5m", description="Seconds spent on pages in the last 5 minutes"),
+        Aggregation("page", "count", timedelta(hours=1), name="page_views_1h", description="Page views in the last hour"),
+    ],
+    ttl=timedelta(days=1),
+    tier=FreshnessTier.REAL_TIME,
+    partitioning=Partitioning.DAILY,
+    description="Streamed browsing activity: the last page and windowed counts, exact at read time.",
+    owner="recs-ml@example.com",
+    tags={"domain": "sessions"},
+)
+
+ALL_VIEWS = [user_profile, user_purchase_activity, user_session_activity, user_realtime_activity]

@@ -11,6 +11,7 @@ from feature_platform.defs.partitions import first_partition_day
 from feature_platform.settings import DEFAULT_PARTITIONS_START, Settings, load_settings
 
 VIEWS = ["user_profile", "user_purchase_activity", "user_session_activity"]
+STREAM_VIEWS = ["user_realtime_activity"]
 
 
 def test_asset_keys_snapshot() -> None:
@@ -18,8 +19,9 @@ def test_asset_keys_snapshot() -> None:
     assert keys == sorted(
         [f"dbt/stg_{t}" for t in ("users", "orders", "page_views")]
         + [f"dbt/fv_{v}" for v in VIEWS]
-        + VIEWS
-        + [f"online/{v}" for v in VIEWS]
+        + ["stream/page_events"]
+        + VIEWS + STREAM_VIEWS
+        + [f"online/{v}" for v in VIEWS + STREAM_VIEWS]
     )
 
 
