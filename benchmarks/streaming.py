@@ -46,7 +46,15 @@ from feature_platform.online import RedisOnlineStore
 from feature_platform.online.keys import StreamKeys
 from feature_platform.sample_data.stream_events import generate_page_events
 from feature_platform.settings import Settings
-from feature_platform.specs import Entity, Feature, FeatureView, FreshnessTier, StreamSource, ValueType, ViewRequest
+from feature_platform.specs import (
+    Entity,
+    Feature,
+    FeatureView,
+    FreshnessTier,
+    StreamSource,
+    ValueType,
+    ViewRequest,
+)
 from feature_platform.streaming import (
     BackpressureError,
     ProcessorOptions,

@@ -160,7 +160,7 @@ def lag_seconds(health: "PartitionHealth", now: datetime) -> float:
 
 
 @dataclass
-class _HealthState:
+class StreamHealthState:
     """The sensor cursor: open incidents, since when each partition lags, and the counters
     of the previous tick (for rates)."""
 
@@ -170,7 +170,7 @@ class _HealthState:
     counters: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_cursor(cls, cursor: str | None) -> "_HealthState":
+    def from_cursor(cls, cursor: str | None) -> "StreamHealthState":
         if not cursor:
             return cls()
         data = json.loads(cursor)
@@ -186,7 +186,7 @@ class _HealthState:
 def evaluate_stream_health(
     views: Sequence[FeatureView],
     health: Sequence["SourceHealth"],
-    state: _HealthState,
+    state: StreamHealthState,
     now: datetime,
     config: StreamHealthConfig,
 ) -> tuple[list[Alert], list[dg.AssetObservation]]:
@@ -253,7 +253,7 @@ def evaluate_stream_health(
 
 
 def _source_facts(
-    source: StreamSource, partitions: Sequence["PartitionHealth"], dead_letter_stream: int, state: _HealthState,
+    source: StreamSource, partitions: Sequence["PartitionHealth"], dead_letter_stream: int, state: StreamHealthState,
     now: datetime,
 ) -> dict[str, Any]:
     dead = sum(p.dead_lettered for p in partitions)
@@ -307,7 +307,7 @@ def build_stream_health_sensor(
     ) -> dg.SensorResult:
         from feature_platform.streaming import read_stream_health
 
-        state = _HealthState.from_cursor(context.cursor)
+        state = StreamHealthState.from_cursor(context.cursor)
         now = datetime.now(UTC)
         settings = feature_platform.settings
         sources = list({v.stream_source.name: v.stream_source for v in stream_views}.values())
