@@ -57,6 +57,7 @@ from feature_platform.specs import (
 )
 from feature_platform.streaming import (
     BackpressureError,
+    PartitionHealth,
     ProcessorOptions,
     StreamLog,
     push_events,
@@ -170,7 +171,8 @@ def _processor_main(url: str, data_dir: str, view_kind: str, max_lag: int, stop:
 
 
 class ProcessorProcess:
-    """The embedded processor in a process of its own, whose memory can be read."""
+    """The embedded processor in a process of its own, whose memory can be read; started
+    and owning every partition when the constructor returns."""
 
     def __init__(self, server: RedisServer, settings: Settings, view_kind: str, max_lag: int) -> None:
         context = mp.get_context("spawn")
@@ -179,6 +181,12 @@ class ProcessorProcess:
             target=_processor_main, args=(server.url, str(settings.data_dir), view_kind, max_lag, self.stop)
         )
         self.process.start()
+        source = bench_source("bench_events", max_lag)
+        deadline = time.monotonic() + 120
+        while not all(p.owner_alive for p in total_lag(server.url, source)[1]):
+            if time.monotonic() > deadline or not self.process.is_alive():
+                raise RuntimeError("the stream processor did not take its partitions within 120 s")
+            time.sleep(0.2)
 
     def memory_kb(self) -> tuple[int, int]:
         """(current RSS, peak RSS) in KiB."""
@@ -223,7 +231,6 @@ def latency_phase(server: RedisServer, settings: Settings, rate: int, seconds: i
                         latencies.append((now - pushed_at) * 1000)
                         outstanding.pop(user, None)
 
-    time.sleep(2.0)  # the processor takes its leases
     poller = threading.Thread(target=poll)
     poller.start()
     batch = 10
@@ -295,21 +302,21 @@ def _producer_main(url: str, rate: float, seconds: float, seed: int, results: mp
         next_at += batch / rate
         time.sleep(max(0.0, next_at - time.perf_counter()))
     log.close()
-    results.put((pushed, refused))
+    results.put((pushed, refused, time.perf_counter() - started))
 
 
-OVERLOAD_MAX_LAG = 20_000
+OVERLOAD_MAX_LAG = 5_000
 
 
-def total_lag(url: str, source: StreamSource) -> tuple[int, list[object]]:
-    health = read_stream_health(url, TENANT, [source])
-    return sum(h.lag for h in health), health
+def total_lag(url: str, source: StreamSource) -> tuple[int, list[PartitionHealth]]:
+    """Events not yet applied over every partition, and the partitions' health."""
+    partitions = [p for source_health in read_stream_health(url, TENANT, [source]) for p in source_health.partitions]
+    return sum(p.lag for p in partitions), partitions
 
 
 def overload_phase(server: RedisServer, settings: Settings, capacity: float, seconds: int, producers: int) -> Overload:
     source = bench_source("bench_events", max_lag=OVERLOAD_MAX_LAG)
     processor = ProcessorProcess(server, settings, "latest", OVERLOAD_MAX_LAG)
-    time.sleep(2.0)
     start_rss, _ = processor.memory_kb()
     context = mp.get_context("spawn")
     results: mp.Queue = context.Queue()  # type: ignore[type-arg]
@@ -318,7 +325,6 @@ def overload_phase(server: RedisServer, settings: Settings, capacity: float, sec
         context.Process(target=_producer_main, args=(server.url, target / producers, seconds, seed, results))
         for seed in range(producers)
     ]
-    started = time.perf_counter()
     for worker in workers:
         worker.start()
     peak_lag = 0
@@ -326,11 +332,11 @@ def overload_phase(server: RedisServer, settings: Settings, capacity: float, sec
         lag, _ = total_lag(server.url, source)
         peak_lag = max(peak_lag, lag)
         time.sleep(1.0)
-    produced_s = time.perf_counter() - started
     pushed = refused = 0
+    offered = 0.0
     for _ in workers:
-        p, r = results.get()
-        pushed, refused = pushed + p, refused + r
+        p, r, elapsed = results.get()
+        pushed, refused, offered = pushed + p, refused + r, offered + p / elapsed
     stopped = time.perf_counter()
     while True:
         lag, health = total_lag(server.url, source)
@@ -342,12 +348,12 @@ def overload_phase(server: RedisServer, settings: Settings, capacity: float, sec
     _, peak_rss = processor.memory_kb()
     processor.close()
     _, health = total_lag(server.url, source)
-    applied = sum(h.applied for h in health)  # type: ignore[attr-defined]
-    dead = sum(h.dead_lettered for h in health)  # type: ignore[attr-defined]
-    shed = sum(sum(h.shed.values()) for h in health)  # type: ignore[attr-defined]
+    dead = sum(p.dead_lettered for p in health)
+    shed = sum(sum(p.shed.values()) for p in health)
+    applied = sum(p.events for p in health) - dead - shed
     server.client().flushall()
     return Overload(
-        pushed / produced_s, target, pushed, refused, peak_lag, start_rss / 1024, peak_rss / 1024, recovery,
+        offered, target, pushed, refused, peak_lag, start_rss / 1024, peak_rss / 1024, recovery,
         applied, dead, shed,
     )
 

@@ -41,8 +41,10 @@ def test_processor_reports_sensor_pages_and_the_correction_lands_every_event(tmp
     settings = Settings(data_dir=tmp_path / "data", redis_url=redis_url)
     instance = dg.DagsterInstance.ephemeral()
     now = datetime.now(UTC)
-    # 5% of the events come 10 minutes late, beyond the source's 2 minutes of allowed lateness.
-    events = generate_page_events(400, USERS, end=now, late_fraction=0.05)
+    # Yesterday's events (the correction works on complete days); 5% of them come 10 minutes
+    # late, beyond the source's 2 minutes of allowed lateness.
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    events = generate_page_events(400, USERS, end=end, late_fraction=0.05)
     store = FeatureStore(settings)
     assert store.push("page_events", events).accepted == 400
 
