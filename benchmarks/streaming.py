@@ -55,15 +55,10 @@ from feature_platform.specs import (
     ValueType,
     ViewRequest,
 )
-from feature_platform.streaming import (
-    BackpressureError,
-    PartitionHealth,
-    ProcessorOptions,
-    StreamLog,
-    push_events,
-    read_stream_health,
-    run_processor,
-)
+from feature_platform.streaming.errors import BackpressureError
+from feature_platform.streaming.health import PartitionHealth, read_stream_health
+from feature_platform.streaming.processor import ProcessorOptions, run_processor
+from feature_platform.streaming.push import StreamLog, push_events
 from feature_platform_tests.redis_server import RedisServer
 
 USER = Entity("user", {"user_id": ValueType.INT64})

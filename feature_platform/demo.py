@@ -182,7 +182,7 @@ def run_realtime_step(
     from feature_platform.defs.streams import progress_reporter
     from feature_platform.sample_data.stream_events import generate_page_events
     from feature_platform.serving.feature_store import FeatureStore
-    from feature_platform.streaming import run_processor
+    from feature_platform.streaming.processor import run_processor
 
     views = [v for v in registry.views if v.is_stream and v.stream_source.name == PAGE_EVENTS]
     if not views:

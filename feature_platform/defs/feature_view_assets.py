@@ -162,7 +162,7 @@ def _stream_offline_asset(
         **_offline_asset_args(view, partitions_def, daily),
     )
     def _offline(context: dg.AssetExecutionContext, feature_platform: FeaturePlatformResource) -> pa.Table:
-        from feature_platform.streaming import recompute_stream_partition
+        from feature_platform.streaming.offline import recompute_stream_partition
 
         window = context.partition_time_window
         settings = feature_platform.settings

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
         UnresolvedAssetJobDefinition,
     )
 
-    from feature_platform.streaming import PartitionHealth, ProgressReport, SourceHealth
+    from feature_platform.streaming.health import PartitionHealth, SourceHealth
+    from feature_platform.streaming.processor import ProgressReport
 
 STREAM_HEALTH_SENSOR = "stream_health_sensor"
 STREAM_CORRECTION_SCHEDULE = "daily_stream_correction"
@@ -192,7 +193,7 @@ def evaluate_stream_health(
 ) -> tuple[list[Alert], list[dg.AssetObservation]]:
     """The alert of each stream view and an observation of each stream source (with the
     lag-based scaling advice), updating the sensor state."""
-    from feature_platform.streaming import scaling_advice
+    from feature_platform.streaming.health import scaling_advice
 
     by_source = {h.source: list(h.partitions) for h in health}
     dead_letters = {h.source: h.dead_letters for h in health}
@@ -305,7 +306,7 @@ def build_stream_health_sensor(
     def _stream_health(
         context: dg.SensorEvaluationContext, feature_platform: FeaturePlatformResource, on_call: OnCallResource
     ) -> dg.SensorResult:
-        from feature_platform.streaming import read_stream_health
+        from feature_platform.streaming.health import read_stream_health
 
         state = StreamHealthState.from_cursor(context.cursor)
         now = datetime.now(UTC)

@@ -19,7 +19,7 @@ from feature_platform.feature_repo.views import user_realtime_activity
 from feature_platform.monitoring import AlertLevel
 
 if TYPE_CHECKING:
-    from feature_platform.streaming import PartitionHealth
+    from feature_platform.streaming.health import PartitionHealth
 
 STREAM_VIEW = "user_realtime_activity"
 
@@ -64,7 +64,7 @@ def test_freshness_of_the_stream_view_follows_the_stream_online_and_the_correcti
 
 def _partition(p: int, *, lag: int = 0, throughput: float = 0.0, alive: bool = True, events: int = 100,
                dead: int = 0, applied_ago: timedelta | None = timedelta(seconds=1)) -> "PartitionHealth":
-    from feature_platform.streaming import PartitionHealth
+    from feature_platform.streaming.health import PartitionHealth
 
     return PartitionHealth(
         source="page_events", partition=p, backlog=lag, lag=lag, pending=0, events=events, dead_lettered=dead,
@@ -80,7 +80,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 def _evaluate(partitions: list["PartitionHealth"], state: StreamHealthState, now: datetime = NOW,
               config: StreamHealthConfig | None = None) -> tuple[list[Alert], list[dg.AssetObservation]]:
-    from feature_platform.streaming import SourceHealth
+    from feature_platform.streaming.health import SourceHealth
 
     health = [SourceHealth("page_events", partitions, sum(p.dead_lettered for p in partitions))]
     return evaluate_stream_health([user_realtime_activity], health, state, now, config or StreamHealthConfig())
@@ -122,7 +122,7 @@ def test_stream_health_warns_on_a_dead_letter_burst() -> None:
 
 
 def test_the_reporter_sends_at_most_one_materialization_per_interval_and_loses_no_count() -> None:
-    from feature_platform.streaming import ProgressReport, ViewProgress
+    from feature_platform.streaming.processor import ProgressReport, ViewProgress
 
     instance = dg.DagsterInstance.ephemeral()
     clock = [0.0]

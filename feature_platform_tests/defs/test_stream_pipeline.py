@@ -19,7 +19,7 @@ from feature_platform.sample_data.stream_events import generate_page_events
 from feature_platform.serving.feature_store import FeatureStore
 from feature_platform.settings import Settings
 from feature_platform.specs import Partitioning
-from feature_platform.streaming import run_processor
+from feature_platform.streaming.processor import run_processor
 from feature_platform_tests.alerting.webhook_server import webhook_server
 from feature_platform_tests.defs.helpers import platform_for
 
