@@ -29,7 +29,7 @@ def test_staleness_prints_a_row_per_view_with_its_level(cli_env: Settings, capsy
     assert main(["staleness"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0].startswith("user_")}
-    assert set(rows) == {"user_profile", "user_purchase_activity", "user_session_activity"}
+    assert set(rows) == {"user_profile", "user_purchase_activity", "user_session_activity", "user_realtime_activity"}
     assert "OK" in rows["user_profile"] and "CRITICAL" in rows["user_session_activity"]
 
 

@@ -133,7 +133,9 @@ def test_alert_sensor_pages_once_escalates_on_outage_and_resolves(
         private_redis.stop()  # online store down: EMERGENCY everywhere
         cursor = tick(cursor)
         outage = receiver.bodies[1:]
-        assert {b["dedup_key"] for b in outage} == {f"feature_platform/{v.name}" for v in default_registry().views}
+        # Stream views are paged by the stream health sensor, not by the freshness alerts.
+        batch_views = [v for v in default_registry().views if not v.is_stream]
+        assert {b["dedup_key"] for b in outage} == {f"feature_platform/{v.name}" for v in batch_views}
         assert all(b["event_action"] == "trigger" and b["payload"]["severity"] == "critical" for b in outage)
 
         private_redis.start()

@@ -70,8 +70,13 @@ def test_ui_shows_dbt_to_offline_to_online_lineage_and_the_automation(dagster_de
         assert ["/".join(d["path"]) for d in nodes[f"online/{view}"]["dependencyKeys"]] == [view]
         assert nodes[view]["isPartitioned"] and nodes[f"online/{view}"]["groupName"] == "online_store"
     assert nodes["dbt/fv_user_profile"]["groupName"] == "dbt"
+    stream = "user_realtime_activity"  # the stream view: its log, then the view, then Redis
+    assert ["/".join(d["path"]) for d in nodes[stream]["dependencyKeys"]] == ["stream/page_events"]
+    assert ["/".join(d["path"]) for d in nodes[f"online/{stream}"]["dependencyKeys"]] == [stream]
     repository = data["repositoriesOrError"]["nodes"][0]
     schedules = {s["name"]: s["cronSchedule"] for s in repository["schedules"]}
     assert schedules["daily_full_materialization"] == "0 2 * * *"
     assert schedules["weekly_validation"] == "0 4 * * 1"
-    assert {s["name"] for s in repository["sensors"]} == {"late_data_sensor", "on_call_alert_sensor"}
+    assert schedules["daily_stream_correction"] == "30 2 * * *"
+    assert schedules["near_real_time_microbatch"] == "3-59/5 * * * *"
+    assert {s["name"] for s in repository["sensors"]} == {"late_data_sensor", "on_call_alert_sensor", "stream_health_sensor"}
