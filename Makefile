@@ -49,6 +49,7 @@ bench: install
 	$(PY) benchmarks/pit_join.py --size S
 	$(PY) benchmarks/materialize.py
 	$(PY) benchmarks/online_read.py
+	$(PY) benchmarks/streaming.py
 
 clean:
 	rm -rf $(DATA_DIR) .env dbt_transforms/target dbt_transforms/logs
