@@ -26,6 +26,7 @@ END = datetime(2026, 2, 3, tzinfo=UTC)
 DAYS = 2
 ALTERNATIVES = {"users": ("plan", ["free", "enterprise"]), "orders": ("amount", [1.0, 999.0]),
                 "page_views": ("page", ["/", "/checkout"])}
+TABLE_VIEWS = [v for v in ALL_VIEWS if not v.is_stream]  # the views dbt builds sources for
 KEYS = {"users": ["user_id", "updated_at"], "orders": ["order_id"], "page_views": ["view_id"]}
 
 
@@ -74,7 +75,7 @@ def test_ties_on_ingested_at_resolve_the_same_way_in_every_build(tmp_path: Path)
     offline = OfflineStore(settings.offline_dir)
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     start = END - timedelta(days=DAYS)
-    for view in ALL_VIEWS:
+    for view in TABLE_VIEWS:
         offline.write_partitions(view, start, END, read_source_window(con, view, start, END))
     con.close()
 
@@ -82,6 +83,6 @@ def test_ties_on_ingested_at_resolve_the_same_way_in_every_build(tmp_path: Path)
         dbt_build(settings, tmp_path / f"dbt{build}")
         assert _staged(settings) == first, f"build {build} resolved the duplicates differently"
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-        for view in ALL_VIEWS:
+        for view in TABLE_VIEWS:
             assert find_late_partitions(con, view, offline, since=start, until=END) == [], view.name
         con.close()
