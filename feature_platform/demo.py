@@ -144,9 +144,8 @@ def run_demo(
         online = response.to_df()
         store.close()
 
-    with steps.step("Real time: push a burst, run the stream processor until it is consumed"):
-        with output_to_file(log_path):
-            realtime = run_realtime_step(settings, platform.feature_registry, list(user_ids), instance, say)
+    with steps.step("Real time: push a burst, run the stream processor until it is consumed"), output_to_file(log_path):
+        realtime = run_realtime_step(settings, platform.feature_registry, list(user_ids), instance, say)
 
     statuses = online[[c for c in online.columns if c.endswith("__status")]].stack().value_counts()
     with pd.option_context("display.width", 250, "display.max_columns", 30):

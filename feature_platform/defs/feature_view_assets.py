@@ -81,7 +81,8 @@ def _view_metadata(view: FeatureView) -> dict[str, object]:
         "data_staleness_measured_by": "the 'staleness' check of online/" + view.name,
         "partitioning": view.partitioning.value,
         "dagster/column_schema": _column_schema(view),
-        "dagster/column_lineage": _column_lineage(view, source_key(view), renamed=True),
+        # A stream view's columns come from pushed events, not from a dbt model's columns.
+        **({} if view.is_stream else {"dagster/column_lineage": _column_lineage(view, source_key(view), renamed=True)}),
     }
 
 

@@ -29,7 +29,7 @@ def test_demo_runs_end_to_end_on_a_small_sample(
     # Quiet: a line per step and a summary; Dagster's and dbt's output only in the log file.
     lines = out.splitlines()
     assert len(lines) < 80 and not [line for line in lines if " - dagster - " in line or "DEBUG" in line]
-    assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{n}/5" for n in range(1, 6)]
+    assert [line.split("]")[0] for line in lines if line.startswith("[")] == [f"[{n}/6" for n in range(1, 7)]
     summary = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("user_")}
     assert summary["user_purchase_activity"][1] == "2" and int(summary["user_purchase_activity"][2].replace(",", "")) > 0
     assert summary["user_session_activity"][1] == "48"
