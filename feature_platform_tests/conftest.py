@@ -4,6 +4,7 @@ SparkSession."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from feature_platform_tests.sample_platform import SampleWarehouse, build_sample
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# Python data sources and UDFs run in Python workers: the interpreter of this test run.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 

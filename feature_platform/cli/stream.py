@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from feature_platform.errors import ConfigError
+
+if TYPE_CHECKING:
+    from feature_platform.settings import Settings
+    from feature_platform.specs import FeatureView
+    from feature_platform.streaming.processor import ProgressReport
 
 
 def _partition(text: str) -> tuple[str, int]:
@@ -28,6 +37,18 @@ def register(commands: Any) -> None:
     stream.add_argument(
         "--lease-ttl-ms", type=int, default=10_000,
         help="partition lease life; a dead processor's partitions are taken over after it (default 10000)",
+    )
+    stream.add_argument(
+        "--engine", choices=["embedded", "spark"], default="embedded",
+        help="embedded (one machine) or spark (Structured Streaming; local[*] unless --master or spark.master)",
+    )
+    stream.add_argument("--master", help="spark engine: the Spark master URL")
+    stream.add_argument(
+        "--checkpoint-dir", type=Path, help="spark engine: query checkpoints (default <data dir>/spark_checkpoints)"
+    )
+    stream.add_argument("--trigger-seconds", type=float, default=1.0, help="spark engine: micro-batch interval (default 1)")
+    stream.add_argument(
+        "--max-rows-per-batch", type=int, default=10_000, help="spark engine: rows per micro-batch at most (default 10000)"
     )
     stream_commands = stream.add_subparsers(dest="stream_command")
     replay = stream_commands.add_parser(
@@ -56,6 +77,9 @@ def run(args: argparse.Namespace) -> None:
         moved = replay_dead_letters(settings.redis_url, settings.tenant, source, limit=args.limit)
         print(f"moved {moved} dead letter(s) of {source.name!r} back into its log; run `feature-platform stream` to apply them")
         return
+    if args.engine == "spark":
+        _spark_stream(args, settings, views)
+        return
     from feature_platform.streaming.processor import (
         ProcessorOptions,
         run_processor,
@@ -71,9 +95,44 @@ def run(args: argparse.Namespace) -> None:
     )
     with stop_on_signals() as stop:
         report = run_processor(
-            settings, views, partitions=partitions or None, until_idle=args.until_idle, options=options, stop=stop
+            settings, views, partitions=partitions or None, until_idle=args.until_idle, options=options, stop=stop,
+            on_progress=_dagster_reporter(settings, views),
         )
     print(
         f"processed {report.events} event(s): {report.applied} applied, {report.dead_lettered} dead-lettered, "
         f"{sum(report.shed.values())} shed, {report.batches} batch(es)"
     )
+
+
+def _spark_stream(args: argparse.Namespace, settings: Settings, views: Sequence[FeatureView]) -> None:
+    if args.partition:
+        raise ConfigError("--partition is for the embedded engine: the Spark engine owns every partition of its sources")
+    from feature_platform.streaming.processor import stop_on_signals
+    from feature_platform.streaming.spark.job import (
+        SparkStreamOptions,
+        run_spark_stream,
+        spark_session,
+    )
+
+    options = SparkStreamOptions(
+        checkpoint_dir=args.checkpoint_dir or settings.data_dir / "spark_checkpoints",
+        trigger_seconds=args.trigger_seconds,
+        max_rows_per_batch=args.max_rows_per_batch,
+    )
+    with stop_on_signals() as stop:
+        stream = run_spark_stream(
+            settings, views, options=options, until_idle=args.until_idle, stop=stop, spark=spark_session(args.master)
+        )
+    print(f"spark stream stopped after {stream.batches} micro-batch(es)")
+
+
+def _dagster_reporter(settings: Settings, views: Sequence[FeatureView]) -> Callable[[ProgressReport], None] | None:
+    """Runless materializations of the stream views into the platform's Dagster instance (the
+    one `make dev` shows), so their freshness policies follow the stream; None without the
+    ``[dagster]`` extra."""
+    try:
+        from feature_platform.defs.instance import platform_instance
+        from feature_platform.defs.streams import progress_reporter
+    except ImportError:
+        return None
+    return progress_reporter(views, platform_instance(settings))

@@ -63,3 +63,13 @@ class UnknownStreamSourceError(TerminalError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class StreamQueryFailedError(TerminalError):
+    """A Spark streaming query of the stream engine stopped with an error."""
+
+    def __init__(self, query: str, cause: object) -> None:
+        super().__init__(
+            f"Spark stream query {query!r} failed: {cause}. Fix the cause and start it again: it resumes "
+            "from its checkpoint, and batches already applied are not applied twice"
+        )

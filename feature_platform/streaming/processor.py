@@ -36,24 +36,21 @@ from feature_platform.online.transport import RedisTransport
 from feature_platform.rows.timestamps import from_micros
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, StreamSource, load_registry
-from feature_platform.streaming.apply import ApplyStatus, BatchApplier
-from feature_platform.streaming.batch import BatchPlan, PartitionState, plan_batch
-from feature_platform.streaming.landing import land_batch
+from feature_platform.streaming.apply import BatchApplier
+from feature_platform.streaming.batch import BatchPlan, PartitionState
 from feature_platform.streaming.lease import Leases, new_owner_id
 from feature_platform.streaming.log import (
     CONSUMER_GROUP,
     LogEvent,
-    decode_entry,
     parse_stream_id,
 )
+from feature_platform.streaming.micro_batch import Entries, load_partition_state, process_entries
 
 logger = logging.getLogger(__name__)
 
 # Errors the processor waits out: Redis down, and Redis refusing a read (a Redis restarted
 # without its data has no consumer group until the takeover creates it again).
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OnlineStoreUnavailableError, OnlineStoreError)
-Entries = list[tuple[bytes, bytes]]
-"""Log entries as (stream id, the entry's ``d`` field)."""
 
 
 @dataclass(frozen=True)
@@ -334,11 +331,7 @@ class StreamProcessor:
         logger.info("stream processor %s owns partition %s from position %s", self.owner, part.label, part.state.position)
 
     def _load_state(self, part: _Partition) -> PartitionState:
-        position, max_event = cast(list[Any], self.client.hmget(part.keys.progress(part.partition), ["pos", "max_event"]))
-        return PartitionState(
-            parse_stream_id(position) if position else (0, 0),
-            int(max_event) if max_event else None,
-        )
+        return load_partition_state(self.client, part.keys, part.partition)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -365,28 +358,29 @@ class StreamProcessor:
         return out
 
     def _process(self, part: _Partition, entries: Entries) -> None:
-        partition = part.partition
-        events = [decode_entry(stream_id, partition, data) for stream_id, data in entries]
         shed_lag = part.source.shed_lag
-        shedding = shed_lag is not None and part.backlog > shed_lag
-        for _ in range(2):
-            plan = plan_batch(part.source, part.views, part.partition, part.state, events, shedding=shedding)
-            if plan.empty:
-                break
-            land_batch(self.offline_dir, self.tenant, plan)
-            result = self.applier.apply(plan, self.tenant, self.owner)
-            if result.status is ApplyStatus.APPLIED:
-                part.state = plan.after
-                part.events_since_beat += len(plan.events)
-                self._count(plan)
-                break
-            if result.status is ApplyStatus.LEASE_LOST:
-                logger.warning("stream processor %s: lease of %s lost mid-batch; batch left to the new owner", self.owner, part.label)
-                part.owned = False
-                return
-            # Applied before (a replay) or planned from a stale position: reload and re-plan.
-            self.report.replayed_batches += 1
-            part.state = self._load_state(part)
+        outcome = process_entries(
+            self.client,
+            self.applier,
+            self.offline_dir,
+            self.tenant,
+            part.source,
+            part.views,
+            part.partition,
+            entries,
+            state=part.state,
+            owner=self.owner,
+            shedding=shed_lag is not None and part.backlog > shed_lag,
+        )
+        self.report.replayed_batches += outcome.replays
+        if outcome.lease_lost:
+            logger.warning("stream processor %s: lease of %s lost mid-batch; batch left to the new owner", self.owner, part.label)
+            part.owned = False
+            return
+        part.state = outcome.state
+        if outcome.plan is not None:
+            part.events_since_beat += len(outcome.plan.events)
+            self._count(outcome.plan)
         last = parse_stream_id(entries[-1][0])
         log = part.keys.log(part.partition)
         self.transport.execute(
