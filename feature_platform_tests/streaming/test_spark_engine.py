@@ -154,12 +154,15 @@ def test_a_killed_spark_driver_restarts_from_its_checkpoint_without_loss_or_doub
         "--trigger-seconds", "0.5", "--max-rows-per-batch", "200", "--checkpoint-dir", str(tmp_path / "checkpoints"),
     ]
     env = processor_env(settings) | {"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    driver = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "driver.log"
+    with log.open("w") as out:
+        driver = subprocess.Popen(args, env=env, stdout=out, stderr=out, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
+        # A cold JVM, session and first Python worker take 30-60 s on 2 idle cores.
+        deadline = time.monotonic() + 400
         while _counters(redis_client, "default").get("events", 0) < 1000:
-            assert driver.poll() is None, "the Spark driver exited early"
-            assert time.monotonic() < deadline, "the Spark driver processed nothing"
+            assert driver.poll() is None, f"the Spark driver exited early: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the Spark driver processed nothing: {log.read_text()[-3000:]}"
             time.sleep(0.2)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and its Python workers, mid-stream

@@ -101,7 +101,10 @@ class _PartitionBatch:
         if partition is None:
             return
         client = redis.Redis.from_url(self.redis_url)
-        transport = RedisTransport(RedisEndpoint.parse(self.redis_url), redis.BlockingConnectionPool.from_url(self.redis_url, max_connections=1))
+        # Two connections: the transport keeps one, loading the scripts into a Redis that
+        # lost them (NOSCRIPT) borrows another.
+        pool = redis.BlockingConnectionPool.from_url(self.redis_url, max_connections=2)
+        transport = RedisTransport(RedisEndpoint.parse(self.redis_url), pool)
         try:
             outcome = process_entries(
                 client,
