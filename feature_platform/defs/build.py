@@ -36,6 +36,7 @@ from feature_platform.defs.resources import (
 )
 from feature_platform.defs.schedules import VALIDATION_JOB, build_schedules
 from feature_platform.defs.sensors import build_late_data_sensor
+from feature_platform.defs.spark_stream import spark_stream_catch_up_job
 from feature_platform.defs.streams import build_stream_health_sensor
 from feature_platform.specs import FeatureView
 
@@ -87,7 +88,7 @@ def build_definitions(
     )
     jobs: list[object] = [
         *materialize_jobs, *correction_jobs, validation_job, monitoring_job, hourly_incremental_job,
-        online_cleanup_job, rebuild_online_job,
+        online_cleanup_job, rebuild_online_job, spark_stream_catch_up_job,
     ]
     resources: dict[str, object] = {
         "feature_platform": platform,

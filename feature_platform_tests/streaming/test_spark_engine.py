@@ -28,6 +28,7 @@ from feature_platform.serving.feature_store import FeatureStore
 from feature_platform.settings import Settings
 from feature_platform.streaming.apply import progress_counters
 from feature_platform.streaming.dead_letters import iter_dead_letters
+from feature_platform.streaming.health import read_stream_health
 from feature_platform.streaming.landing import read_landed_events
 from feature_platform.streaming.processor import ProcessorOptions, run_processor
 from feature_platform.streaming.spark.job import SparkStream, SparkStreamOptions
@@ -120,6 +121,9 @@ def test_spark_and_embedded_engines_give_identical_state_dead_letters_and_landin
     run_processor(embedded, [user_clicks], until_idle=True, options=ProcessorOptions(batch_size=37, lease_ttl_ms=2000, block_ms=20))
     stream = _spark_stream(spark, on_spark, tmp_path / "checkpoints", max_rows=300)
     try:
+        partitions = [p for source in read_stream_health(redis_url, "spark", [clicks]) for p in source.partitions]
+        assert len(partitions) == clicks.partitions
+        assert all(p.owner == stream.owner and p.owner_alive for p in partitions), partitions
         assert stream.wait_until_idle(240), "the Spark engine did not drain the log"
     finally:
         stream.stop()
@@ -186,3 +190,25 @@ def test_a_killed_spark_driver_restarts_from_its_checkpoint_without_loss_or_doub
     for feature in user_clicks.feature_names:
         assert [None if pd.isna(v) else v for v in online[feature]] == [None if pd.isna(v) else v for v in offline[feature]], feature
     store.close()
+
+
+def test_the_dagster_catch_up_job_drains_the_log_on_spark(
+    spark: SparkSession, stream_settings: Settings, redis_client: redis.Redis
+) -> None:
+    from feature_platform.defs.resources import FeaturePlatformResource, spark_resource
+    from feature_platform.defs.spark_stream import spark_stream_catch_up_job
+
+    rows = burst(datetime.now(UTC), 400, 30, seed=2)
+    store = FeatureStore(stream_settings, registry=registry())
+    store.push("clicks", rows)
+    store.close()
+    platform = FeaturePlatformResource(
+        data_dir=str(stream_settings.data_dir), redis_url=stream_settings.redis_url, registry=REGISTRY
+    )
+    result = spark_stream_catch_up_job.execute_in_process(
+        resources={"feature_platform": platform, "pyspark": spark_resource()},
+        run_config={"ops": {"spark_stream_catch_up_op": {"config": {"trigger_seconds": 0.5, "timeout_seconds": 300}}}},
+    )
+    assert result.success
+    assert _counters(redis_client, "default") == {"events": len(rows), "late": 0, "replayed": 0}
+    assert (stream_settings.data_dir / "spark_checkpoints" / "default" / "clicks" / "commits").is_dir()

@@ -205,6 +205,7 @@ class SparkStream:
                         "stop it before starting the Spark engine"
                     )
                 time.sleep(0.5)
+        self._renew()
         self._heartbeat = threading.Thread(target=self._beat, name="spark-stream-leases", daemon=True)
         self._heartbeat.start()
         self.spark.dataSource.register(RedisLogDataSource)
@@ -240,12 +241,18 @@ class SparkStream:
             .start()
         )
 
-    def _beat(self) -> None:
+    def _renew(self) -> None:
+        """Renew the leases and the heartbeat that the health sensor reads as a live owner."""
         from feature_platform.online.keys import StreamKeys
 
+        for source in self._sources():
+            keys = StreamKeys(self.tenant, source.name)
+            self._leases.hold(keys, range(source.partitions))
+            self._leases.heartbeat(keys, range(source.partitions), _LEASE_TTL_MS / 3000)
+
+    def _beat(self) -> None:
         while not self._stop.wait(_LEASE_TTL_MS / 3000):
-            for source in self._sources():
-                self._leases.hold(StreamKeys(self.tenant, source.name), range(source.partitions))
+            self._renew()
 
     def wait_until_idle(self, timeout_s: float) -> bool:
         """Block until every log partition is applied up to its newest entry (True), or the
