@@ -27,7 +27,7 @@ class SparkStreamConfig(dg.Config):
     timeout_seconds: float = 3600.0
 
 
-@dg.op(out={})
+@dg.op
 def spark_stream_catch_up_op(
     context: dg.OpExecutionContext,
     feature_platform: FeaturePlatformResource,
