@@ -28,7 +28,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import mkdtemp
-from typing import Any, cast
 
 import numpy as np
 import redis
@@ -42,7 +41,7 @@ from feature_platform.settings import Settings
 from feature_platform.streaming.log import parse_stream_id
 from feature_platform.streaming.processor import ProcessorOptions, run_processor
 from feature_platform.streaming.spark.job import SparkStream, SparkStreamOptions, spark_session
-from feature_platform_tests.streaming.helpers import burst
+from feature_platform_tests.streaming.helpers import burst, copy_log
 from feature_platform_tests.streaming.repo import clicks, registry, user_clicks
 
 REGISTRY = "feature_platform_tests.streaming.repo:registry"
@@ -91,15 +90,6 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.002
             raise TimeoutError("the engine did not catch up")
         time.sleep(poll_s)
     return time.monotonic()
-
-
-def _copy_log(client: redis.Redis, source: str, target: str) -> None:
-    for p in range(clicks.partitions):
-        entries = cast(list[Any], client.xrange(StreamKeys(source, clicks.name).log(p)))
-        pipe = client.pipeline(transaction=False)
-        for entry_id, fields in entries:
-            pipe.xadd(StreamKeys(target, clicks.name).log(p), fields, id=entry_id)
-        pipe.execute()
 
 
 def _drained(client: redis.Redis, tenant: str, heads: list[tuple[int, int]]) -> Callable[[], bool]:
@@ -164,7 +154,7 @@ def main() -> None:
         for start in range(0, len(rows), 5000):
             pusher.push("clicks", rows[start : start + 5000])
         pusher.close()
-        _copy_log(client, "embedded", "spark")
+        copy_log(client, "embedded", "spark")
         heads = _heads(client, "embedded")
 
         began = time.monotonic()

@@ -15,7 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -26,14 +26,13 @@ from pyspark.sql import SparkSession
 from feature_platform.online.keys import StreamKeys
 from feature_platform.serving.feature_store import FeatureStore
 from feature_platform.settings import Settings
-from feature_platform.streaming.apply import progress_counters
 from feature_platform.streaming.dead_letters import iter_dead_letters
 from feature_platform.streaming.health import read_stream_health
 from feature_platform.streaming.landing import read_landed_events
 from feature_platform.streaming.processor import ProcessorOptions, run_processor
 from feature_platform.streaming.spark.job import SparkStream, SparkStreamOptions
 from feature_platform_tests.streaming.conftest import REGISTRY, processor_env
-from feature_platform_tests.streaming.helpers import burst, click
+from feature_platform_tests.streaming.helpers import burst, click, copy_log, totals
 from feature_platform_tests.streaming.repo import clicks, registry, user_clicks
 
 pytestmark = pytest.mark.slow
@@ -50,20 +49,6 @@ def _events(now: datetime) -> list[dict[str, Any]]:
     return rows[:600] + late[:7] + rows[600:] + duplicates + late[7:]
 
 
-def _copy_log(client: redis.Redis, source_tenant: str, target_tenant: str) -> int:
-    """Copy every log entry of ``clicks`` to another tenant under the SAME stream ids."""
-    copied = 0
-    for p in range(clicks.partitions):
-        entries = cast(list[Any], client.xrange(StreamKeys(source_tenant, clicks.name).log(p)))
-        target = StreamKeys(target_tenant, clicks.name).log(p)
-        pipe = client.pipeline(transaction=False)
-        for entry_id, fields in entries:
-            pipe.xadd(target, fields, id=entry_id)
-        pipe.execute()
-        copied += len(entries)
-    return copied
-
-
 def _online(settings: Settings, users: list[int], at: datetime) -> pd.DataFrame:
     store = FeatureStore(settings, registry=registry())
     try:
@@ -78,15 +63,6 @@ def _dead_letters(client: redis.Redis, tenant: str) -> list[tuple[int, bytes, st
     in the order their batches happened to run)."""
     letters = iter_dead_letters(client, StreamKeys(tenant, clicks.name))
     return sorted((d.event.partition, d.event.stream_id, d.reason, d.watermark_us) for d in letters)
-
-
-def _counters(client: redis.Redis, tenant: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for p in range(clicks.partitions):
-        raw = cast(dict[bytes, bytes], client.hgetall(StreamKeys(tenant, clicks.name).progress(p)))
-        for name, value in progress_counters(raw).items():
-            out[name] = out.get(name, 0) + value
-    return out
 
 
 def _landed(settings: Settings) -> pa.Table:
@@ -116,7 +92,7 @@ def test_spark_and_embedded_engines_give_identical_state_dead_letters_and_landin
     for start in range(0, len(rows), 250):
         pusher.push("clicks", rows[start : start + 250])
     pusher.close()
-    assert _copy_log(redis_client, "embedded", "spark") == len(rows)
+    assert copy_log(redis_client, "embedded", "spark") == len(rows)
 
     run_processor(embedded, [user_clicks], until_idle=True, options=ProcessorOptions(batch_size=37, lease_ttl_ms=2000, block_ms=20))
     stream = _spark_stream(spark, on_spark, tmp_path / "checkpoints", max_rows=300)
@@ -132,9 +108,9 @@ def test_spark_and_embedded_engines_give_identical_state_dead_letters_and_landin
     assert sizes and max(sizes) <= 300
     assert stream.batches >= len(rows) // 300
 
-    counters = _counters(redis_client, "embedded")
+    counters = totals(redis_client, "embedded")
     assert counters["events"] == len(rows) and counters["late"] >= 7
-    assert _counters(redis_client, "spark") == counters
+    assert totals(redis_client, "spark") == counters
     letters = _dead_letters(redis_client, "embedded")
     assert len(letters) == counters["late"]
     assert _dead_letters(redis_client, "spark") == letters
@@ -164,19 +140,19 @@ def test_a_killed_spark_driver_restarts_from_its_checkpoint_without_loss_or_doub
     try:
         # A cold JVM, session and first Python worker take 30-60 s on 2 idle cores.
         deadline = time.monotonic() + 400
-        while _counters(redis_client, "default").get("events", 0) < 1000:
+        while totals(redis_client, "default").get("events", 0) < 1000:
             assert driver.poll() is None, f"the Spark driver exited early: {log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"the Spark driver processed nothing: {log.read_text()[-3000:]}"
             time.sleep(0.2)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and its Python workers, mid-stream
         driver.wait()
-    processed = _counters(redis_client, "default")["events"]
+    processed = totals(redis_client, "default")["events"]
     assert processed < len(rows), "the driver finished before it was killed: the test proves nothing"
 
     restarted = subprocess.run([*args, "--until-idle"], check=False, env=env, capture_output=True, text=True, timeout=600)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert _counters(redis_client, "default") == {"events": len(rows), "late": 0, "replayed": 0}
+    assert totals(redis_client, "default") == {"events": len(rows), "late": 0, "replayed": 0}
     landed = read_landed_events(settings.offline_dir, settings.tenant, clicks)
     assert landed.num_rows == len(rows) and not any(landed.column("_late").to_pylist())
     # Every window aggregate equals its recomputation from the landed events: a batch applied
@@ -210,5 +186,5 @@ def test_the_dagster_catch_up_job_drains_the_log_on_spark(
         run_config={"ops": {"spark_stream_catch_up_op": {"config": {"trigger_seconds": 0.5, "timeout_seconds": 300}}}},
     )
     assert result.success
-    assert _counters(redis_client, "default") == {"events": len(rows), "late": 0, "replayed": 0}
+    assert totals(redis_client, "default") == {"events": len(rows), "late": 0, "replayed": 0}
     assert (stream_settings.data_dir / "spark_checkpoints" / "default" / "clicks" / "commits").is_dir()

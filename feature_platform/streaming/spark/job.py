@@ -100,14 +100,13 @@ class _PartitionBatch:
             entries.append((row.stream_id.encode(), bytes(row.data)))
         if partition is None:
             return
-        client = redis.Redis.from_url(self.redis_url)
-        # Two connections: the transport keeps one, loading the scripts into a Redis that
-        # lost them (NOSCRIPT) borrows another.
+        # One pool of two connections: the transport keeps one for the batch script, its
+        # client borrows the other to read the partition's state or reload lost scripts.
         pool = redis.BlockingConnectionPool.from_url(self.redis_url, max_connections=2)
         transport = RedisTransport(RedisEndpoint.parse(self.redis_url), pool)
         try:
             outcome = process_entries(
-                client,
+                transport.client,
                 BatchApplier(transport),
                 Path(self.offline_dir),
                 self.tenant,
@@ -119,7 +118,6 @@ class _PartitionBatch:
             )
         finally:
             transport.disconnect()
-            client.close()
         if outcome.lease_lost:
             # Failing the batch stops the query: Spark must not go on writing without the lease.
             raise TransientError(
