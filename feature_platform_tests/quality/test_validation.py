@@ -207,11 +207,12 @@ def test_empty_partition_passes() -> None:
 def test_ten_thousand_rows_validate_well_under_a_second() -> None:
     rows = good_rows(10_000)
     validate_feature_rows(view, rows.head(10), now=NOW)  # GX import and first-call warm-up
-    started = time.perf_counter()
+    # CPU time of this process: what validation costs, not what other processes take.
+    started = time.process_time()
     report = validate_feature_rows(view, rows, now=NOW)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert report.success
-    assert elapsed < 1.0, f"validation of 10k rows took {elapsed:.2f}s"
+    assert elapsed < 1.0, f"validation of 10k rows took {elapsed:.2f}s of CPU"
 
 
 @pytest.mark.parametrize("rows", ["not a frame", [1, 2]])
