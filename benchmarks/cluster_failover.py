@@ -27,6 +27,7 @@ import redis
 from _online_data import start_cluster
 from redis.cluster import RedisCluster
 
+from feature_platform.online.keys import ViewKeys
 from feature_platform.online.scripts import (
     FUNCTION_LIBRARY,
     FUNCTION_NAMES,
@@ -35,6 +36,7 @@ from feature_platform.online.scripts import (
 )
 
 CALLS = 64
+KEYS = ViewKeys("b", "v").keys([list(range(CALLS))])
 
 
 def run(mode: str) -> tuple[float | None, Counter[str]]:
@@ -59,8 +61,8 @@ def run(mode: str) -> tuple[float | None, Counter[str]]:
 
         def batch(i: int) -> None:
             pipe = client.pipeline()
-            for bucket in range(CALLS):
-                args = (b"fs:b:v:{%d}\x01" % bucket, i, i, "", b"v")
+            for key in KEYS:
+                args = (key, i, i, "", b"v")
                 if mode == "FCALL":
                     pipe.execute_command("FCALL", FUNCTION_NAMES[WRITE_IF_NEWER_SHA], 1, *args)
                 else:
@@ -70,7 +72,7 @@ def run(mode: str) -> tuple[float | None, Counter[str]]:
         load()
         cluster.wait_healthy()
         batch(0)
-        victim = cluster.master_of_slot(client.keyslot(b"{0}"))
+        victim = cluster.master_of_slot(client.keyslot(KEYS[0]))
         errors: Counter[str] = Counter()
         started = time.monotonic()
         killed_at: float | None = None

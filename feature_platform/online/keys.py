@@ -47,6 +47,8 @@ BUCKETS = 1024
 _TAGS = [b"{%d}" % bucket for bucket in range(BUCKETS)]
 MARKER_SUFFIX = b"\xc1marker"
 """The last part of a view's publish marker key (see :attr:`ViewKeys.marker`)."""
+L2_PREFIX = b"l2:"
+"""The prefix of the L2 cache's copies (see :mod:`feature_platform.online.l2_cache`)."""
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -70,6 +72,11 @@ def split_tag(rest: bytes) -> tuple[bytes, bytes]:
     """``(tag, entity)`` of the part of a key after its view prefix."""
     end = rest.index(b"}") + 1
     return rest[:end], rest[end:]
+
+
+def l2_key(key: bytes) -> bytes:
+    """The key under which the L2 cache (another Redis) keeps a copy of store key ``key``."""
+    return L2_PREFIX + key
 
 
 def hot_registry_key(tenant: str) -> bytes:
@@ -100,10 +107,12 @@ def primary_key(key: bytes) -> bytes:
 class ViewKeys:
     """The keys of one feature view for one tenant: build them, scan for them, read them."""
 
-    __slots__ = ("_cut", "marker", "pattern", "prefix")
+    __slots__ = ("_cut", "marker", "pattern", "prefix", "tiles_prefix")
 
     def __init__(self, tenant: str, view: str) -> None:
         self.prefix = view_prefix(tenant, view)
+        self.tiles_prefix = StreamKeys.tiles_prefix(tenant, view)
+        """The prefix of the view's tile hashes (stream views with windowed aggregations)."""
         self.pattern = self.prefix + b"*"
         """The ``SCAN MATCH`` glob of every key of the view."""
         self.marker = self.prefix + MARKER_SUFFIX
@@ -118,6 +127,14 @@ class ViewKeys:
         """The key of one entity from its checked join-key values, in key order."""
         entity = encode_entity(values)
         return self.prefix + entity_tag(entity) + entity
+
+    def entity_key(self, entity: bytes) -> bytes:
+        """The key of one already encoded entity (:func:`encode_entity`)."""
+        return self.prefix + entity_tag(entity) + entity
+
+    def tile_key(self, entity: bytes) -> bytes:
+        """The tile hash of one already encoded entity: same hash tag as its latest value."""
+        return self.tiles_prefix + entity_tag(entity) + entity
 
     def keys(self, columns: Sequence[Sequence[object]]) -> list[bytes]:
         """The keys of many entities from their checked join-key columns, in key order."""
@@ -134,11 +151,10 @@ class ViewKeys:
         """The hash tag of one of this view's keys (keys of one tag share a cluster slot)."""
         return key[self._cut : key.index(b"}", self._cut) + 1]
 
-    @staticmethod
-    def tiles_of(keys: Sequence[bytes], tenant: str, view: str) -> list[bytes]:
-        """The tile hashes of a stream view's entity keys (``fs:{tenant}:{view}~tiles:{entity}``)."""
-        cut = len(view_prefix(tenant, view))
-        prefix = StreamKeys.tiles_prefix(tenant, view)
+    def tiles_of(self, keys: Sequence[bytes]) -> list[bytes]:
+        """The tile hashes of this (stream) view's entity keys (``fs:{tenant}:{view}~tiles:{entity}``)."""
+        cut = self._cut
+        prefix = self.tiles_prefix
         return [prefix + key[cut:] for key in keys]
 
     def entity(self, key: bytes) -> bytes:

@@ -28,11 +28,11 @@ import redis
 from feature_platform.errors import ConfigError
 from feature_platform.online.cache import DEFAULT_MAX_AGE_S, MISSING
 from feature_platform.online.connection import RedisEndpoint
+from feature_platform.online.keys import l2_key
 from feature_platform.specs import FreshnessTier
 
 logger = logging.getLogger(__name__)
 
-L2_PREFIX = b"l2:"
 _INVALIDATE_BATCH = 1000
 
 
@@ -78,7 +78,7 @@ class L2Cache:
     def get_many(self, keys: Sequence[bytes]) -> list[Any]:
         """Per store key the cached ``HMGET e c v`` reply, or :data:`MISSING`."""
         try:
-            blobs = self.client.mget([L2_PREFIX + key for key in keys])
+            blobs = self.client.mget([l2_key(key) for key in keys])
         except redis.RedisError as exc:
             self._failed("reading", exc)
             return [MISSING] * len(keys)
@@ -93,7 +93,7 @@ class L2Cache:
         """Cache ``(store key, tier, HMGET e c v reply)`` items for their tier's max age."""
         pipe = self.client.pipeline(transaction=False)
         for key, tier, reply in items:
-            pipe.set(L2_PREFIX + key, msgpack.packb(list(reply)), px=self.max_age_ms[tier])
+            pipe.set(l2_key(key), msgpack.packb(list(reply)), px=self.max_age_ms[tier])
         try:
             pipe.execute()
         except redis.RedisError as exc:
@@ -103,7 +103,7 @@ class L2Cache:
         """Drop ``keys`` (the store just wrote or deleted them)."""
         try:
             for start in range(0, len(keys), _INVALIDATE_BATCH):
-                self.client.delete(*(L2_PREFIX + key for key in keys[start : start + _INVALIDATE_BATCH]))
+                self.client.delete(*(l2_key(key) for key in keys[start : start + _INVALIDATE_BATCH]))
         except redis.RedisError as exc:
             self._failed("invalidating", exc)
 

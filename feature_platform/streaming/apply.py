@@ -11,7 +11,7 @@ import hiredis
 import msgpack
 
 from feature_platform.online.codec import encode_values
-from feature_platform.online.keys import StreamKeys, entity_tag, view_prefix
+from feature_platform.online.keys import StreamKeys, ViewKeys
 from feature_platform.online.scripts import APPLY_STREAM_BATCH_SHA
 from feature_platform.online.transport import PackedCommands, RedisTransport
 from feature_platform.rows.timestamps import utc_now_micros
@@ -91,16 +91,15 @@ def script_call(
     max_event = plan.after.max_event_us
     for view_plan in plan.views:
         view = view_plan.view
-        prefix = view_prefix(tenant, view.name)
+        layout = ViewKeys(tenant, view.name)
         ttl_us = None if view.ttl is None else view.ttl // _US
         for write in view_plan.latest:
             if ttl_us is not None and write.event_us + ttl_us < now:
                 continue  # already expired: the batch publish skips these too
             expire_at: object = "" if ttl_us is None else -(-(write.event_us + ttl_us) // 1000) + EXPIRY_GRACE_MS
-            latest_args += [key_index(prefix + entity_tag(write.entity) + write.entity), write.event_us, write.created_us, expire_at, encode_values(write.values)]
+            latest_args += [key_index(layout.entity_key(write.entity)), write.event_us, write.created_us, expire_at, encode_values(write.values)]
         if not view_plan.tiles:
             continue
-        tiles_prefix = StreamKeys.tiles_prefix(tenant, view.name)
         newest: dict[bytes, int] = {}
         groups = {}
         for update in view_plan.tiles:
@@ -109,7 +108,7 @@ def script_call(
             value = update.value
             has_value = value is not None
             tile_args += [
-                key_index(tiles_prefix + entity_tag(update.entity) + update.entity),
+                key_index(layout.tile_key(update.entity)),
                 f"{group.name}|{group.tile_start(update.event_us) // MINUTE_US}|",
                 "1" if group.numeric else "0",
                 "1" if has_value else "0",
@@ -128,7 +127,7 @@ def script_call(
         longest = max(g.longest_window_us + g.tile_us for g in groups.values())
         for entity, newest_event in newest.items():
             expire_at_ms = (newest_event + longest + lateness_us) // 1000 + EXPIRY_GRACE_MS
-            maintenance += [key_index(tiles_prefix + entity_tag(entity) + entity), expire_at_ms, len(groups), *cutoffs]
+            maintenance += [key_index(layout.tile_key(entity)), expire_at_ms, len(groups), *cutoffs]
             maintained += 1
     args += [len(latest_args) // 5, *latest_args]
     args += [len(tile_args) // 8, *tile_args]

@@ -12,7 +12,7 @@ import redis
 
 from feature_platform.errors import ConfigError
 from feature_platform.online import L2Cache, RedisOnlineStore
-from feature_platform.online.l2_cache import L2_PREFIX
+from feature_platform.online.keys import L2_PREFIX
 from feature_platform.specs import FreshnessTier, ViewRequest
 from feature_platform_tests.online.conftest import PAIRS, PROFILE, now_utc
 from feature_platform_tests.redis_server import RedisServer

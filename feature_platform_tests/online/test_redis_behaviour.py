@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
-from feature_platform.online import PublishProgress, RedisOnlineStore, redact_url, redis_store
+from feature_platform.online import PublishProgress, RedisOnlineStore, redact_url, store_writes
 from feature_platform.specs import ViewRequest
 from feature_platform_tests.online.conftest import PAIRS, PROFILE, SCORES, now_utc
 from feature_platform_tests.redis_server import RedisServer, free_port
@@ -57,9 +57,9 @@ def test_publish_reduces_once_and_reports_progress_per_round_trip(
     store.write(PROFILE, profile_rows([0]).assign(event_timestamp=now_utc() + timedelta(days=1)))  # newer than below
     rows = pd.concat([profile_rows(list(range(25))), profile_rows(list(range(25)))])  # two rows per entity
     reductions: list[int] = []
-    real = redis_store.latest_per_entity
+    real = store_writes.latest_per_entity
     monkeypatch.setattr(
-        redis_store, "latest_per_entity", lambda table, keys: reductions.append(table.num_rows) or real(table, keys)
+        store_writes, "latest_per_entity", lambda table, keys: reductions.append(table.num_rows) or real(table, keys)
     )
     seen: list[PublishProgress] = []
     result = store.publish(PROFILE, rows, progress=seen.append)

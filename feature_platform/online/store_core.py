@@ -1,0 +1,190 @@
+"""The core of the Redis online store: its settings, pools, key layouts and markers.
+
+:class:`RedisStoreCore` holds what every operation of
+:class:`~feature_platform.online.redis_store.RedisOnlineStore` needs (the tenant's
+transport, the caches, the spread hot keys, the view key layouts); the operations live in
+:mod:`.store_reads`, :mod:`.store_writes`, :mod:`.store_spreading` and
+:mod:`.store_cleanup`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from feature_platform.errors import ConfigError
+from feature_platform.online.cache import L1Cache
+from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.online.hotspots import ShardLoad, shard_loads
+from feature_platform.online.keys import ViewKeys, hot_registry_key
+from feature_platform.online.l2_cache import L2Cache
+from feature_platform.online.results import PublishMarker
+from feature_platform.online.spreading import SpreadTable
+from feature_platform.online.store import OnlineStore
+from feature_platform.online.tenancy import TenantRouting
+from feature_platform.online.transport import TenantPools
+from feature_platform.specs import FeatureView
+from feature_platform.specs._validation import check_identifier
+
+if TYPE_CHECKING:
+    from feature_platform.streaming.push import TenantLogs
+
+READ_FIELDS = (b"e", b"c", b"v")
+"""The fields of a stored value: event time, created time, values."""
+
+
+class RedisStoreCore(OnlineStore):
+    """What the Redis online store's operations share (layout and rules:
+    :mod:`feature_platform.online.redis_store`).
+
+    ``url``: ``redis://[user:password@]host:port/db``, ``rediss://`` for TLS, or
+    ``unix://``. ``tenant`` namespaces keys; ``tenants`` routes tenants to another database
+    or Redis (:class:`TenantRouting`). ``batch_size``: rows per pipelined write round trip;
+    ``script_keys``: keys per ``EVALSHA`` (bounds how long one script blocks Redis);
+    ``write_rate_limit``: max rows/s written (None: unlimited). ``cache``: optional L1.
+    ``expiry_grace``: how long after ``event_timestamp + ttl`` Redis drops a key (reads
+    report EXPIRED from the exact bound on; the grace only absorbs clock skew).
+
+    ``redis+cluster://host:port`` (any node; ``rediss+cluster://`` for TLS) selects a Redis
+    Cluster (:mod:`feature_platform.online.cluster_transport`); everything else is the same.
+    ``replica_reads`` (cluster only): reads of BATCH and STATIC views may be answered by a
+    replica of the key's slot (:data:`~feature_platform.online.store_reads.REPLICA_TIERS`). ``spread_refresh_s``: how often a
+    reader reloads which hot keys are spread (:meth:`spread`). ``l2``: an optional shared
+    cache in another Redis, between ``cache`` (L1) and the store (:class:`L2Cache`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        tenant: str = "default",
+        *,
+        batch_size: int = 1000,
+        write_rate_limit: float | None = None,
+        cache: L1Cache | None = None,
+        tenants: TenantRouting | None = None,
+        script_keys: int = 100,
+        expiry_grace: timedelta = timedelta(seconds=60),
+        max_connections: int = 64,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+        replica_reads: bool = False,
+        spread_refresh_s: float = 5.0,
+        l2: L2Cache | None = None,
+        _pools: TenantPools | None = None,
+        _siblings: dict[str, RedisStoreCore] | None = None,
+    ) -> None:
+        check_identifier(tenant, "Tenant")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if script_keys < 1:
+            raise ConfigError(f"script_keys must be >= 1, got {script_keys}")
+        if write_rate_limit is not None and write_rate_limit <= 0:
+            raise ConfigError(f"write_rate_limit must be > 0 rows/s or None, got {write_rate_limit}")
+        RedisEndpoint.parse(url)
+        self.url = url
+        self.tenant = tenant
+        self.batch_size = batch_size
+        self.script_keys = script_keys
+        self.write_rate_limit = write_rate_limit
+        self.cache = cache
+        self.l2 = l2
+        self._grace_micros = expiry_grace // timedelta(microseconds=1)
+        self.routing = tenants or TenantRouting()
+        self._settings = {
+            "batch_size": batch_size,
+            "write_rate_limit": write_rate_limit,
+            "cache": cache,
+            "tenants": self.routing,
+            "script_keys": script_keys,
+            "expiry_grace": expiry_grace,
+            "replica_reads": replica_reads,
+            "spread_refresh_s": spread_refresh_s,
+            "l2": l2,
+        }
+        self._pools = _pools or TenantPools(
+            {
+                "max_connections": max_connections,
+                "timeout": socket_timeout,
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_connect_timeout,
+            }
+        )
+        self._siblings = {} if _siblings is None else _siblings
+        self._siblings.setdefault(tenant, self)
+        self.transport = self._pools.transport(tenant, self.routing.url_for(tenant, url))
+        self.endpoint = self.transport.endpoint
+        if replica_reads and not self.transport.single_slot_calls:
+            raise ConfigError(
+                f"replica_reads needs a Redis Cluster (a redis+cluster:// URL); tenant "
+                f"{tenant!r} is on the single Redis at {self.endpoint.where}"
+            )
+        self.replica_reads = replica_reads
+        self._hot_registry = hot_registry_key(tenant)
+        self._spread = SpreadTable(spread_refresh_s)
+        self._view_keys: dict[str, ViewKeys] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact_url(self.endpoint.url)!r}, tenant={self.tenant!r})"
+
+    def served_tenants(self) -> frozenset[str]:
+        """This store's tenant and every tenant of its routing."""
+        return frozenset({self.tenant, *self.routing.tenants})
+
+    def event_logs(self) -> TenantLogs:
+        """Per-tenant event logs on this store's Redis (and its tenants' routed ones)."""
+        from feature_platform.streaming.push import TenantLogs
+
+        return TenantLogs(self.url, self.routing)
+
+    def view_keys(self, view: FeatureView) -> ViewKeys:
+        """The key layout of ``view``'s entities for this store's tenant."""
+        keys = self._view_keys.get(view.name)
+        if keys is None:
+            keys = self._view_keys[view.name] = ViewKeys(self.tenant, view.name)
+        return keys
+
+    def prefix(self, view: FeatureView) -> bytes:
+        """``fs:{tenant}:{view}:``, the key prefix of ``view``'s entities."""
+        return self.view_keys(view).prefix
+
+    def ping(self) -> None:
+        """Raise OnlineStoreUnavailableError if Redis does not answer."""
+        self.transport.ping()
+
+    def shard_loads(self) -> list[ShardLoad]:
+        """Each master's ops/s right now (one shard for a single Redis)."""
+        return shard_loads(self.transport.node_stats())
+
+    def close(self) -> None:
+        """Disconnect every pool (shared with the stores of :meth:`for_tenant`)."""
+        self._pools.disconnect()
+
+    def _spread_table(self, force: bool = False) -> SpreadTable:
+        """The spread hot keys, reloaded from Redis when ``force``d or older than its refresh."""
+        table = self._spread
+        if force or table.due():
+            table.load(self.transport.execute([("HGETALL", self._hot_registry)], "reading the spread hot keys")[0])
+        return table
+
+    # -- publish markers -----------------------------------------------------------------
+
+    def write_marker(self, view: FeatureView, marker: PublishMarker) -> None:
+        """Replace ``view``'s publish marker (one hash, no expiry; one HSET of every field,
+        so it is atomic on a single node and on a cluster alike)."""
+        self.transport.execute(
+            [("HSET", self.view_keys(view).marker, b"run", marker.run_id, b"entities", marker.entities,
+              b"at", marker.written_at)],
+            f"writing the publish marker of {view.name!r}",
+        )
+
+    def read_marker(self, view: FeatureView) -> PublishMarker | None:
+        """``view``'s publish marker, or None when Redis has none."""
+        (reply,) = self.transport.execute(
+            [("HGETALL", self.view_keys(view).marker)], f"reading the publish marker of {view.name!r}"
+        )
+        if not reply:
+            return None
+        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+        fields = {bytes(k): bytes(v) for k, v in pairs}
+        return PublishMarker(fields[b"run"].decode(), int(fields[b"entities"]), fields[b"at"].decode())
+
