@@ -64,8 +64,8 @@ class PrefixedDbtTranslator(DagsterDbtTranslator):
 
 
 def build_dbt_assets(views: Sequence[FeatureView] = ()) -> dg.AssetsDefinition:
-    """One multi-asset that runs ``dbt build`` for the selected models; ``views`` give their
-    source models an owner."""
+    """One multi-asset that runs ``dbt build`` for the selected models and records each
+    model's row count and columns; ``views`` give their source models an owner."""
     project = dbt_project()
     owners = {source_model(v): v.owner for v in views if v.owner and not v.is_stream}
 
@@ -80,7 +80,10 @@ def build_dbt_assets(views: Sequence[FeatureView] = ()) -> dg.AssetsDefinition:
     ) -> Iterator[Any]:
         # dbt reads the warehouse and landing paths from the environment of its subprocess.
         os.environ.update(feature_platform.settings.dbt_env())
-        yield from dbt.cli(["build"], context=context).stream()
+        # On DuckDB, dagster-dbt queries the counts and columns once the build has ended (dbt
+        # holds the write lock until then) through dbt's adapter in this process; the profile's
+        # `keep_open: false` lets that adapter close the warehouse afterwards.
+        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts().fetch_column_metadata()
 
     return _dbt_transforms
 
