@@ -107,12 +107,14 @@ def primary_key(key: bytes) -> bytes:
 class ViewKeys:
     """The keys of one feature view for one tenant: build them, scan for them, read them."""
 
-    __slots__ = ("_cut", "marker", "pattern", "prefix", "tiles_prefix")
+    __slots__ = ("_cut", "events_prefix", "marker", "pattern", "prefix", "tiles_prefix")
 
     def __init__(self, tenant: str, view: str) -> None:
         self.prefix = view_prefix(tenant, view)
         self.tiles_prefix = StreamKeys.tiles_prefix(tenant, view)
         """The prefix of the view's tile hashes (stream views with windowed aggregations)."""
+        self.events_prefix = StreamKeys.events_prefix(tenant, view)
+        """The prefix of the view's kept-event sorted sets (the windows' edge events)."""
         self.pattern = self.prefix + b"*"
         """The ``SCAN MATCH`` glob of every key of the view."""
         self.marker = self.prefix + MARKER_SUFFIX
@@ -136,6 +138,10 @@ class ViewKeys:
         """The tile hash of one already encoded entity: same hash tag as its latest value."""
         return self.tiles_prefix + entity_tag(entity) + entity
 
+    def events_key(self, entity: bytes) -> bytes:
+        """The kept-event sorted set of one already encoded entity: same hash tag as its tiles."""
+        return self.events_prefix + entity_tag(entity) + entity
+
     def keys(self, columns: Sequence[Sequence[object]]) -> list[bytes]:
         """The keys of many entities from their checked join-key columns, in key order."""
         prefix = self.prefix
@@ -155,6 +161,12 @@ class ViewKeys:
         """The tile hashes of this (stream) view's entity keys (``fs:{tenant}:{view}~tiles:{entity}``)."""
         cut = self._cut
         prefix = self.tiles_prefix
+        return [prefix + key[cut:] for key in keys]
+
+    def events_of(self, keys: Sequence[bytes]) -> list[bytes]:
+        """The kept-event sorted sets of this (stream) view's entity keys (``fs:{tenant}:{view}~events:{entity}``)."""
+        cut = self._cut
+        prefix = self.events_prefix
         return [prefix + key[cut:] for key in keys]
 
     def entity(self, key: bytes) -> bytes:
@@ -258,7 +270,8 @@ class StreamKeys:
         fs:{tenant}:~processor:{owner}       hash: a processor's heartbeat (expires)
 
     A stream view's tiles are in ``fs:{tenant}:{view}~tiles:{<bucket>}<entity>`` (:meth:`tiles_prefix`,
-    then the entity's hash tag and bytes, as for its latest-value key).
+    then the entity's hash tag and bytes, as for its latest-value key), and the events kept for
+    its window edges in ``fs:{tenant}:{view}~events:{<bucket>}<entity>`` (:meth:`events_prefix`).
 
     The embedded processor's batch script touches a partition's progress, lease and
     dead-letter keys with many entities' keys at once, so it needs a single Redis (or a
@@ -297,3 +310,8 @@ class StreamKeys:
     def tiles_prefix(tenant: str, view: str) -> bytes:
         """The prefix of a stream view's tile hashes: ``fs:{tenant}:{view}~tiles:``."""
         return f"{KEY_NAMESPACE}:{tenant}:{view}~tiles:".encode()
+
+    @staticmethod
+    def events_prefix(tenant: str, view: str) -> bytes:
+        """The prefix of a stream view's kept-event sorted sets: ``fs:{tenant}:{view}~events:``."""
+        return f"{KEY_NAMESPACE}:{tenant}:{view}~events:".encode()

@@ -29,10 +29,11 @@ arguments), atomically: it checks the partition's lease still names this owner (
 a processor that lost its lease cannot write) and the per-partition applied position (a
 batch at or before the stored position is a replay and changes nothing; a plan made from
 a stale position is refused), then adds the counters, appends the dead letters, writes the
-latest values with the online store's compare-and-set, folds the events into their tiles,
-prunes tiles older than the longest window plus the lateness, and stores the new position
-and watermark. Replies ``{1, latest values written}``, ``{0, 0}`` (already applied),
-``{-1, 0}`` (lease lost) or ``{-2, 0}`` (stale position).
+latest values with the online store's compare-and-set, folds the events into their tiles
+and adds them to the views' kept events (the window edges), prunes tiles and kept events
+older than the longest window plus the lateness, and stores the new position and watermark.
+Replies ``{1, latest values written}``, ``{0, 0}`` (already applied), ``{-1, 0}`` (lease
+lost) or ``{-2, 0}`` (stale position).
 
 ``REPLAY_DEAD_LETTERS`` moves dead letters back into their partitions' logs, each at most
 once: KEYS[1] is the dead-letter stream, then the partition logs; ARGV holds, per letter,
@@ -146,9 +147,12 @@ local function after(a, b)
   return a_ms > b_ms or (a_ms == b_ms and a_seq > b_seq)
 end
 
-local function tile_add(key, prefix, numeric, has_value, value, event_text, created_text, blob)
+local function tile_add(key, prefix, numeric, distinct, has_value, value, event_text, created_text, blob)
   if has_value == '1' then
     redis.call('HINCRBY', key, prefix .. 'n', 1)
+    if distinct == '1' then
+      redis.call('HSET', key, prefix .. 'd|' .. blob, '1')
+    end
     if numeric == '1' then
       local v = tonumber(value)
       local s = tonumber(redis.call('HGET', key, prefix .. 's')) or 0
@@ -201,15 +205,30 @@ for _ = 1, latest do
 end
 local tiles = tonumber(ARGV[i]); i = i + 1
 for _ = 1, tiles do
-  tile_add(KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
-  i = i + 8
+  tile_add(KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+           ARGV[i + 7], ARGV[i + 8])
+  i = i + 9
+end
+local kept = tonumber(ARGV[i]); i = i + 1
+for _ = 1, kept do
+  redis.call('ZADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  i = i + 3
+end
+local function expire(key, at)
+  if redis.call('PTTL', key) == -1 then
+    redis.call('PEXPIREAT', key, at)
+  else
+    redis.call('PEXPIREAT', key, at, 'GT')
+  end
 end
 local tile_keys = tonumber(ARGV[i]); i = i + 1
 for _ = 1, tile_keys do
   local key = KEYS[tonumber(ARGV[i])]
-  local expire_at = ARGV[i + 1]
-  local groups = tonumber(ARGV[i + 2])
-  i = i + 3
+  local events_key = KEYS[tonumber(ARGV[i + 1])]
+  local expire_at = ARGV[i + 2]
+  redis.call('ZREMRANGEBYSCORE', events_key, '-inf', ARGV[i + 3])
+  local groups = tonumber(ARGV[i + 4])
+  i = i + 5
   local cutoff = {}
   for _ = 1, groups do
     cutoff[ARGV[i]] = tonumber(ARGV[i + 1]); i = i + 2
@@ -221,11 +240,8 @@ for _ = 1, tile_keys do
       redis.call('HDEL', key, name)
     end
   end
-  if redis.call('PTTL', key) == -1 then
-    redis.call('PEXPIREAT', key, expire_at)
-  else
-    redis.call('PEXPIREAT', key, expire_at, 'GT')
-  end
+  expire(key, expire_at)
+  expire(events_key, expire_at)
 end
 redis.call('HSET', KEYS[1], 'pos', new_position, 'max_event', ARGV[4], 'updated_ms', ARGV[5])
 return {1, written}

@@ -2,7 +2,7 @@
 
 A read looks in the L1 cache, then the L2 cache, then Redis (``HMGET e c v`` per key; a
 spread hot key from a random copy), and decides EXPIRED from ``e`` at read time. Windowed
-aggregations of stream views are read from their tiles and summed at read time.
+aggregations of stream views are computed at read time from their tiles and edge events.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from feature_platform.online.response import OnlineResponse, StoredRow
 from feature_platform.online.store_core import READ_FIELDS, RedisStoreCore
 from feature_platform.rows.timestamps import epoch_micros, utc_now_micros
 from feature_platform.specs import FreshnessTier, ValueType, ViewRequest
-from feature_platform.streaming.tiles import aggregate_row, split_aggregate_requests
+from feature_platform.streaming.tiles import aggregate_row, edge_ranges, split_aggregate_requests
 
 REPLICA_TIERS = frozenset({FreshnessTier.BATCH, FreshnessTier.STATIC})
 """Tiers whose reads may be answered by a replica (``replica_reads``): they accept the
@@ -39,17 +39,23 @@ class StoreReads(RedisStoreCore):
     ) -> OnlineResponse:
         """Features of ``requests`` for ``entity_rows``: one pipelined round trip for all."""
         now_micros = utc_now_micros() if now is None else epoch_micros(now)
-        # Windowed aggregations of stream views are read from their tiles and summed now.
+        # Windowed aggregations of stream views are computed now from their tiles and edge events.
         requests, aggregates = split_aggregate_requests(requests)
         join_keys, key_rows, request_keys = self._request_keys(requests, entity_rows)
         records: list[list[StoredRow | None]] = []
         pending: list[tuple[int, int, bytes]] = []
-        tile_reads: list[tuple[int, int, bytes]] = []
+        tile_reads: list[tuple[int, int, bytes, bytes, list[tuple[int, int]]]] = []
         cache = self.cache
         for index, (request, keys) in enumerate(zip(requests, request_keys, strict=True)):
             if aggregates[index]:
-                tiles = self.view_keys(request.view).tiles_of(keys)
-                tile_reads.extend((index, position, key) for position, key in enumerate(tiles))
+                layout = self.view_keys(request.view)
+                ranges = edge_ranges(request.view, request.features, now_micros)
+                tile_reads.extend(
+                    (index, position, tiles_key, events_key, ranges)
+                    for position, (tiles_key, events_key) in enumerate(
+                        zip(layout.tiles_of(keys), layout.events_of(keys), strict=True)
+                    )
+                )
                 records.append([None] * len(keys))
                 continue
             if cache is not None:
@@ -75,11 +81,21 @@ class StoreReads(RedisStoreCore):
             if fresh and cache is not None:
                 cache.put_many(fresh)
         if tile_reads:
-            # A second round trip, only when windowed aggregations are asked for.
-            tile_replies = self.transport.execute([("HGETALL", key) for _, _, key in tile_reads], "reading aggregates")
-            for (index, position, _), reply in zip(tile_reads, tile_replies, strict=True):
+            # A second round trip, only when windowed aggregations are asked for: each entity's
+            # tiles and the kept events at its windows' edges.
+            commands: list[tuple[object, ...]] = []
+            for _, _, tiles_key, events_key, ranges in tile_reads:
+                commands.append((b"HGETALL", tiles_key))
+                commands.extend((b"ZRANGE", events_key, lo, hi, b"BYSCORE") for lo, hi in ranges)
+            aggregate_replies = self.transport.execute(commands, "reading aggregates")
+            at = 0
+            for index, position, _, _, ranges in tile_reads:
                 request = requests[index]
-                records[index][position] = aggregate_row(request.view, request.features, reply, now_micros)
+                tiles_reply, event_replies = aggregate_replies[at], aggregate_replies[at + 1 : at + 1 + len(ranges)]
+                at += 1 + len(ranges)
+                records[index][position] = aggregate_row(
+                    request.view, request.features, tiles_reply, event_replies, now_micros
+                )
         return OnlineResponse(
             join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
         )

@@ -4,7 +4,8 @@ A :class:`StreamSource` is a typed event stream that clients push to
 (``FeatureStore.push`` / ``POST /push``). A :class:`FeatureView` whose ``source`` is a
 StreamSource is a *stream view*: its plain :class:`Feature` s are latest-value features (the
 field of the newest event by ``(event_timestamp, created_timestamp)``), and its
-:class:`Aggregation` s are windowed aggregations kept as time tiles and summed at read time.
+:class:`Aggregation` s are windowed aggregations kept as time tiles (plus the window edges'
+events) and combined at read time.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ _MIN_TILES_PER_WINDOW = 12
 class AggregationFunction(str, Enum):
     """What an :class:`Aggregation` computes over the events of its window.
 
-    ``count`` counts the events whose column is not null; ``sum``, ``mean``, ``min`` and
-    ``max`` skip nulls (numeric columns only); ``last`` is the column of the newest event
-    of the window by ``(event_timestamp, created_timestamp)``, null included. An empty
-    window gives count 0, sum 0 and null for the others.
+    ``count`` counts the events whose column is not null; ``count_distinct`` counts the
+    distinct non-null values of the column (string, int64 or bool columns); ``sum``,
+    ``mean``, ``min`` and ``max`` skip nulls (numeric columns only); ``last`` is the column
+    of the newest event of the window by ``(event_timestamp, created_timestamp)``, null
+    included. An empty window gives count 0, count_distinct 0, sum 0 and null for the others.
     """
 
     COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
     SUM = "sum"
     MEAN = "mean"
     MIN = "min"
@@ -45,7 +48,7 @@ class AggregationFunction(str, Enum):
 
     def result_type(self, column_type: ValueType) -> ValueType:
         """The value type of this function's result over a column of ``column_type``."""
-        if self is AggregationFunction.COUNT:
+        if self is AggregationFunction.COUNT or self is AggregationFunction.COUNT_DISTINCT:
             return ValueType.INT64
         if self is AggregationFunction.MEAN:
             return ValueType.FLOAT64
@@ -55,6 +58,10 @@ class AggregationFunction(str, Enum):
 _NUMERIC_ONLY = frozenset(
     {AggregationFunction.SUM, AggregationFunction.MEAN, AggregationFunction.MIN, AggregationFunction.MAX}
 )
+
+# Distinct values are compared by their encoding: exact for these types only (floats would
+# compare by bit pattern, 0.0 and -0.0 apart).
+_DISTINCT_TYPES = frozenset({ValueType.STRING, ValueType.INT64, ValueType.BOOL})
 
 
 def window_label(window: timedelta) -> str:
@@ -74,9 +81,9 @@ class Aggregation:
     minutes, from 1 minute to 366 days. ``name`` defaults to ``{column}_{function}_{window}``
     (``amount_sum_5m``). Events are kept as tiles of ``tile`` (default: the largest of 1 day,
     1 hour, 5 minutes that cuts the window into at least 12 tiles, else 1 minute), which
-    must divide the window: the window read at ``t`` is the ``window / tile`` tiles ending
-    with the tile that holds ``t`` (so its trailing edge moves in steps of one tile), and
-    only events with ``event_timestamp <= t`` count.
+    must divide the window. The window read at ``t`` is exact, ``t - window < event_timestamp
+    <= t``: the tiles wholly inside it, plus the events of the partial tiles at its two edges
+    (kept per event for the longest window plus the source's lateness).
     """
 
     column: str
@@ -150,6 +157,11 @@ class Aggregation:
             raise SpecError(
                 f"{what}: {self.func.value} needs a numeric column, but {self.column!r} is "
                 f"{column_type.value}; use count or last, or a numeric field"
+            )
+        if self.func is AggregationFunction.COUNT_DISTINCT and column_type not in _DISTINCT_TYPES:
+            raise SpecError(
+                f"{what}: count_distinct needs a string, int64 or bool column, but {self.column!r} is "
+                f"{column_type.value}; bucket the values into a string or int64 field first"
             )
         return self.func.result_type(column_type)
 

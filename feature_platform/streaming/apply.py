@@ -17,7 +17,7 @@ from feature_platform.online.transport import PackedCommands, RedisTransport
 from feature_platform.rows.timestamps import utc_now_micros
 from feature_platform.streaming.batch import BatchPlan
 from feature_platform.streaming.log import encode_entry, format_stream_id
-from feature_platform.streaming.tiles import MINUTE_US
+from feature_platform.streaming.tiles import MINUTE_US, longest_window_us
 
 _US = timedelta(microseconds=1)
 # Keys expire this long after the last moment they can be read (clock skew between hosts).
@@ -85,6 +85,7 @@ def script_call(
         args += [event.stream_id, letter.reason, letter.watermark_us, entry]
     latest_args: list[Any] = []
     tile_args: list[Any] = []
+    kept_args: list[Any] = []
     maintenance: list[Any] = []
     maintained = 0
     lateness_us = source.allowed_lateness // _US
@@ -100,7 +101,6 @@ def script_call(
             latest_args += [key_index(layout.entity_key(write.entity)), write.event_us, write.created_us, expire_at, encode_values(write.values)]
         if not view_plan.tiles:
             continue
-        newest: dict[bytes, int] = {}
         groups = {}
         for update in view_plan.tiles:
             group = update.group
@@ -111,26 +111,37 @@ def script_call(
                 key_index(layout.tile_key(update.entity)),
                 f"{group.name}|{group.tile_start(update.event_us) // MINUTE_US}|",
                 "1" if group.numeric else "0",
+                "1" if group.distinct else "0",
                 "1" if has_value else "0",
                 _number(value) if has_value and group.numeric else "",
                 update.event_us,
                 update.created_us,
                 msgpack.packb(value),
             ]
-            newest[update.entity] = max(newest.get(update.entity, update.event_us), update.event_us)
+        newest: dict[bytes, int] = {}
+        for kept in view_plan.kept:
+            kept_args += [key_index(layout.events_key(kept.entity)), kept.event_us, kept.member]
+            newest[kept.entity] = max(newest.get(kept.entity, kept.event_us), kept.event_us)
         assert max_event is not None  # there were applied events
+        # Reads at or after the watermark need the events after it minus the longest window:
+        # older whole tiles and kept events are pruned (the state TTL of SEMANTICS.md).
         watermark = max_event - lateness_us
         cutoffs: list[Any] = []
         for group in groups.values():
-            keep_from = group.tile_start(watermark) - group.longest_window_us + group.tile_us
+            oldest_needed = watermark - group.longest_window_us + 1
+            keep_from = -(-oldest_needed // group.tile_us) * group.tile_us
             cutoffs += [group.name, keep_from // MINUTE_US]
-        longest = max(g.longest_window_us + g.tile_us for g in groups.values())
+        longest = longest_window_us(view)
         for entity, newest_event in newest.items():
             expire_at_ms = (newest_event + longest + lateness_us) // 1000 + EXPIRY_GRACE_MS
-            maintenance += [key_index(layout.tile_key(entity)), expire_at_ms, len(groups), *cutoffs]
+            maintenance += [
+                key_index(layout.tile_key(entity)), key_index(layout.events_key(entity)), expire_at_ms,
+                watermark - longest, len(groups), *cutoffs,
+            ]
             maintained += 1
     args += [len(latest_args) // 5, *latest_args]
-    args += [len(tile_args) // 8, *tile_args]
+    args += [len(tile_args) // 9, *tile_args]
+    args += [len(kept_args) // 3, *kept_args]
     args += [maintained, *maintenance]
     return keys, args
 

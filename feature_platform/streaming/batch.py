@@ -4,9 +4,10 @@
 events are already applied (at or before the partition's applied position), which are late
 (event time below the watermark: dead letters, with their reason), which a view sheds, the
 newest event per entity for the latest-value features of each view, the tile updates of
-each view's aggregations, and the new position and watermark. The processor
-(:mod:`.processor`) and any other engine (a Spark ``foreachBatch``) then land the plan
-offline (:mod:`.landing`) and apply it in one guarded Redis script (:mod:`.apply`).
+each view's aggregations and the events kept for their windows' edges, and the new position
+and watermark. The processor (:mod:`.processor`) and any other engine (a Spark
+``foreachBatch``) then land the plan offline (:mod:`.landing`) and apply it in one guarded
+Redis script (:mod:`.apply`).
 
 A dead letter replayed on request (``origin`` set) is applied whatever the watermark.
 The watermark advances event by event in log order (the largest event time applied so far
@@ -25,7 +26,12 @@ from typing import Any
 from feature_platform.rows.timestamps import from_micros
 from feature_platform.specs import FeatureView, StreamSource, ValueType
 from feature_platform.streaming.log import LogEvent
-from feature_platform.streaming.tiles import TileGroup, tile_groups
+from feature_platform.streaming.tiles import (
+    TileGroup,
+    encode_window_event,
+    tile_groups,
+    window_columns,
+)
 
 _US = timedelta(microseconds=1)
 NO_POSITION = (0, 0)
@@ -75,6 +81,15 @@ class TileUpdate:
     value: Any
 
 
+@dataclass(frozen=True)
+class KeptEvent:
+    """One applied event kept for a view's window edges (its sorted-set member)."""
+
+    entity: bytes
+    event_us: int
+    member: bytes
+
+
 @dataclass
 class ViewPlan:
     """What a batch does to one view."""
@@ -82,6 +97,7 @@ class ViewPlan:
     view: FeatureView
     latest: list[LatestWrite] = field(default_factory=list)
     tiles: list[TileUpdate] = field(default_factory=list)
+    kept: list[KeptEvent] = field(default_factory=list)
     shed: list[LogEvent] = field(default_factory=list)
 
 
@@ -187,9 +203,15 @@ def _plan_view(view: FeatureView, applied: Sequence[LogEvent], field_index: dict
         for entity, event in newest.items():
             values = {name: feature_value(event.values[i], dtype) for name, dtype, i in latest_features}
             plan.latest.append(LatestWrite(entity, event.event_us, event.created_us, values))
-    groups = tile_groups(view) if view.aggregated_features else []
+    if not view.aggregated_features:
+        return plan
+    groups = tile_groups(view)
+    columns = [(name, field_index[name]) for name in window_columns(view)]
     for event in kept:
         for group in groups:
             value = event.values[field_index[group.column]]
             plan.tiles.append(TileUpdate(event.entity, group, event.event_us, event.created_us, value))
+        values = {name: event.values[i] for name, i in columns}
+        member = encode_window_event(event.event_us, event.created_us, event.position, values)
+        plan.kept.append(KeptEvent(event.entity, event.event_us, member))
     return plan

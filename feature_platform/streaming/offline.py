@@ -30,7 +30,14 @@ from feature_platform.online.keys import check_key_value
 from feature_platform.rows.timestamps import as_utc, epoch_micros
 from feature_platform.specs import FeatureView
 from feature_platform.streaming.landing import applied_events, read_landed_events
-from feature_platform.streaming.tiles import EntityTiles, fold_events, tile_groups
+from feature_platform.streaming.tiles import (
+    EntityWindows,
+    WindowEvent,
+    fold_events,
+    longest_window_us,
+    tile_groups,
+    window_columns,
+)
 
 _META_ORDER = "_stream_ms DESC, _stream_seq DESC"
 
@@ -71,25 +78,32 @@ def aggregate_at(
     inclusive: bool = False,
 ) -> dict[str, list[Any]]:
     """The aggregated ``features`` of ``view`` for each ``(join-key values, t)``, from the
-    applied ``events`` (landed, in log order) with event time ``< t`` (``<= t`` inclusive)."""
+    applied ``events`` (landed, in log order) with ``t - window < event time < t`` (``<= t``
+    inclusive), through the online read's own tiles and edge arithmetic
+    (:func:`feature_platform.streaming.tiles.window_value`)."""
     groups = tile_groups(view)
-    key_names = view.join_keys
-    key_columns = [events.column(k).to_pylist() for k in key_names]
+    columns = window_columns(view)
+    longest = longest_window_us(view)
+    key_columns = [events.column(k).to_pylist() for k in view.join_keys]
     event_us = [epoch_micros(t) for t in events.column("event_timestamp").to_pylist()]
     created_us = [epoch_micros(t) for t in events.column("created_timestamp").to_pylist()]
-    values = {g.column: events.column(g.column).to_pylist() for g in groups}
+    positions = list(zip(events.column("_stream_ms").to_pylist(), events.column("_stream_seq").to_pylist(), strict=True))
+    values = {c: events.column(c).to_pylist() for c in columns}
     by_entity: dict[tuple[object, ...], list[int]] = {}
     for index, key in enumerate(zip(*key_columns, strict=True)):
         by_entity.setdefault(key, []).append(index)
     out: dict[str, list[Any]] = {name: [] for name in features}
     for key, at in entity_rows:
         at_us = epoch_micros(as_utc(at, "entity timestamp"))
-        rows = [i for i in by_entity.get(tuple(key), []) if (event_us[i] <= at_us if inclusive else event_us[i] < at_us)]
-        tiles = EntityTiles()
+        until = at_us if inclusive else at_us - 1
+        rows = [i for i in by_entity.get(tuple(key), []) if at_us - longest < event_us[i] <= until]
+        state = EntityWindows(
+            events=[WindowEvent(event_us[i], created_us[i], positions[i], {c: values[c][i] for c in columns}) for i in rows]
+        )
         for group in groups:
             column = values[group.column]
-            tiles.tiles[group.name] = fold_events(((event_us[i], created_us[i], column[i]) for i in rows), group)
-        for name, value in tiles.values(view, features, at_us).items():
+            state.tiles[group.name] = fold_events(((event_us[i], created_us[i], column[i]) for i in rows), group)
+        for name, value in state.values(view, features, at_us, inclusive=inclusive).items():
             out[name].append(value)
     return out
 

@@ -37,6 +37,7 @@ user_clicks = FeatureView(
         Aggregation("items", "max", timedelta(minutes=5)),
         Aggregation("amount", "min", timedelta(minutes=5)),
         Aggregation("page", "last", timedelta(minutes=5)),
+        Aggregation("page", "count_distinct", timedelta(minutes=10)),
     ],
     ttl=timedelta(days=1),
     tier=FreshnessTier.REAL_TIME,

@@ -128,15 +128,68 @@ def test_online_equals_offline_after_a_burst(stream_settings: Settings, redis_cl
     assert counts["events"] == len(rows)
     users = sorted({r["user_id"] for r in rows})
     at = datetime.now(UTC)
-    on = online(store, users, at)
-    entity_df = pd.DataFrame({"user_id": users, "event_timestamp": [at] * len(users)})
-    off = store.get_historical_features(entity_df, [f"user_clicks:{f}" for f in user_clicks.feature_names], inclusive=True)
-    assert list(off.columns) == ["user_id", "event_timestamp", *user_clicks.feature_names]
-    for feature in user_clicks.feature_names:
-        online_values = [None if pd.isna(v) else v for v in on[feature].tolist()]
-        offline_values = [None if pd.isna(v) else v for v in off[feature].tolist()]
-        assert online_values == offline_values, feature
-    # Decay: ten minutes after the burst the 5-minute windows are empty.
+    minute = at.replace(second=0, microsecond=0)
+    # Now, instants mid-tile (the windows' edges cut through tiles), on a tile boundary and
+    # 1 µs before it, and instants after the burst while its events leave the windows.
+    instants = [
+        at, at - timedelta(seconds=61, microseconds=123_457), at - timedelta(seconds=13, microseconds=1),
+        minute, minute - timedelta(microseconds=1), at + timedelta(minutes=3, seconds=7, microseconds=250_001),
+        at + timedelta(minutes=7, seconds=41, microseconds=5), minute + timedelta(minutes=10),
+    ]
+    names = user_clicks.feature_names
+    for instant in instants:
+        on = online(store, users, instant)
+        entity_df = pd.DataFrame({"user_id": users, "event_timestamp": [instant] * len(users)})
+        off = store.get_historical_features(entity_df, [f"user_clicks:{f}" for f in names], inclusive=True)
+        assert list(off.columns) == ["user_id", "event_timestamp", *names]
+        for feature in user_clicks.aggregated_features if instant != at else user_clicks.features:
+            online_values = [None if pd.isna(v) else v for v in on[feature.name].tolist()]
+            offline_values = [None if pd.isna(v) else v for v in off[feature.name].tolist()]
+            assert online_values == offline_values, (feature.name, instant)
+    # Decay: twenty minutes after the burst the 5- and 10-minute windows are empty.
     later = online(store, users, at + timedelta(minutes=21))
-    assert set(later["page_count_5m"]) == {0} and later["amount_mean_1h"].notna().any()
+    assert set(later["page_count_5m"]) == {0} and set(later["page_count_distinct_10m"]) == {0}
+    assert later["amount_mean_1h"].notna().any()
+    store.close()
+
+
+def test_a_count_decays_exactly_when_the_event_leaves_the_window(stream_settings: Settings) -> None:
+    store = FeatureStore(stream_settings, registry=registry())
+    # Mid-tile event times, so no tile boundary coincides with the window's edge.
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1, seconds=20, microseconds=-123_456)
+    second = first + timedelta(seconds=17, microseconds=1)
+    store.push("clicks", [click(5, first, "a", 2.5, 3), click(5, second, "b", 4.0, 1)])
+    drain(stream_settings)
+    w = timedelta(minutes=5)
+    us = timedelta(microseconds=1)
+    features = ["page_count_5m", "amount_sum_5m", "items_max_5m", "page_last_5m", "page_count_distinct_10m"]
+    expected = {
+        first - us: [0, 0.0, None, None, 0],  # nothing has happened yet
+        first: [1, 2.5, 3, "a", 1],  # an online read at t knows the event at t
+        second - us: [1, 2.5, 3, "a", 1],
+        second: [2, 6.5, 3, "b", 2],
+        first + w - us: [2, 6.5, 3, "b", 2],  # the first event's last microsecond in the window
+        first + w: [1, 4.0, 1, "b", 2],  # gone from the 5-minute windows, not the 10-minute one
+        second + w - us: [1, 4.0, 1, "b", 2],
+        second + w: [0, 0.0, None, None, 2],
+        first + 2 * w: [0, 0.0, None, None, 1],
+        second + 2 * w: [0, 0.0, None, None, 0],
+    }
+    for instant, values in expected.items():
+        row = online(store, [5], instant).iloc[0]
+        got = [None if pd.isna(row[f]) else row[f] for f in features]
+        assert got == values, f"online at {instant.isoformat()}"
+    # The training frame: the same windows under <=; under the strict rule (event < t) an
+    # event at exactly t is not known yet, and the window's trailing edge stays exclusive.
+    strict_expected = {**expected, first: expected[first - us], second: expected[second - us]}
+    instants = list(expected)
+    entity_df = pd.DataFrame({"user_id": [5] * len(instants), "event_timestamp": instants})
+    refs = [f"user_clicks:{f}" for f in features]
+    inclusive = store.get_historical_features(entity_df, refs, inclusive=True)
+    strict = store.get_historical_features(entity_df, refs)
+    for i, instant in enumerate(instants):
+        got = [None if pd.isna(v) else v for v in inclusive.loc[i, features]]
+        assert got == expected[instant], f"offline (inclusive) at {instant.isoformat()}"
+        got = [None if pd.isna(v) else v for v in strict.loc[i, features]]
+        assert got == strict_expected[instant], f"offline (strict) at {instant.isoformat()}"
     store.close()

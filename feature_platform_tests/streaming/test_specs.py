@@ -46,16 +46,22 @@ def test_stream_view_features_are_latest_values_then_aggregations() -> None:
             Aggregation("dwell_s", AggregationFunction.MEAN, timedelta(hours=1), name="dwell_mean_1h"),
             Aggregation("items", "max", timedelta(days=7)),
             Aggregation("category", "last", timedelta(minutes=30)),
+            Aggregation("category", "COUNT_DISTINCT", timedelta(minutes=5)),
         ]
     )
     assert view.is_stream and view.stream_source is pages
-    assert view.feature_names == ["category", "category_count_5m", "dwell_mean_1h", "items_max_7d", "category_last_30m"]
+    assert view.feature_names == [
+        "category", "category_count_5m", "dwell_mean_1h", "items_max_7d", "category_last_30m",
+        "category_count_distinct_5m",
+    ]
     assert [f.dtype for f in view.features] == [
-        ValueType.STRING, ValueType.INT64, ValueType.FLOAT64, ValueType.INT64, ValueType.STRING
+        ValueType.STRING, ValueType.INT64, ValueType.FLOAT64, ValueType.INT64, ValueType.STRING, ValueType.INT64
     ]
     assert [f.name for f in view.latest_features] == ["category"]
     tiles = [f.aggregation.tile_size for f in view.aggregated_features if f.aggregation]
-    assert tiles == [timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=1), timedelta(minutes=1)]
+    assert tiles == [
+        timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=1), timedelta(minutes=1), timedelta(minutes=1)
+    ]
     # A copy keeps one derived feature per aggregation.
     assert replace(view, name="copy").feature_names == view.feature_names
 
@@ -70,6 +76,9 @@ def test_stream_view_features_are_latest_values_then_aggregations() -> None:
         (lambda: Aggregation("items", "sum", timedelta(minutes=5), tile=timedelta(minutes=2)), r"tile must .* divides"),
         (lambda: stream_view(aggregations=[Aggregation("nope", "sum", timedelta(minutes=5))]), r"column 'nope' is not a field"),
         (lambda: stream_view(aggregations=[Aggregation("category", "sum", timedelta(minutes=5))]), r"sum needs a numeric column, but 'category' is string"),
+        (lambda: stream_view(aggregations=[Aggregation("dwell_s", "count_distinct", timedelta(minutes=5))]), r"count_distinct needs a string, int64 or bool column, but 'dwell_s' is float64"),
+        (lambda: stream_view(aggregations=[Aggregation("nope", "count_distinct", timedelta(minutes=5))]), r"column 'nope' is not a field"),
+        (lambda: Aggregation("category", "distinct", timedelta(minutes=5)), r"unknown function 'distinct'; use one of count, count_distinct"),
         (lambda: stream_view(features=[Feature("colour", ValueType.STRING)]), r"feature 'colour' is not a field"),
         (lambda: stream_view(features=[Feature("items", ValueType.FLOAT64)]), r"feature 'items' is float64 but field 'items'"),
         (lambda: stream_view(entity=Entity("u", {"uid": ValueType.INT64})), r"join keys .* differ"),
