@@ -1,7 +1,6 @@
 """Building the one ``Definitions`` of the platform from the feature view specs."""
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -13,6 +12,7 @@ from feature_platform.defs.feature_view_assets import (
 )
 from feature_platform.defs.io_managers import offline_io_manager, online_io_manager
 from feature_platform.defs.jobs import (
+    AssetJob,
     build_dbt_job,
     build_materialize_jobs,
     build_stream_correction_jobs,
@@ -39,11 +39,6 @@ from feature_platform.defs.sensors import build_late_data_sensor
 from feature_platform.defs.spark_stream import spark_stream_catch_up_job
 from feature_platform.defs.streams import build_stream_health_sensor
 from feature_platform.specs import FeatureView
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
 
 
 def build_definitions(
@@ -113,7 +108,7 @@ def build_definitions(
 
 
 def _sensors(
-    views: list[FeatureView], materialize_jobs: list["UnresolvedAssetJobDefinition"], online_views: list[FeatureView]
+    views: list[FeatureView], materialize_jobs: list[AssetJob], online_views: list[FeatureView]
 ) -> list[dg.SensorDefinition]:
     """Late data for the views that read tables, alerts for every online view, and the
     stream health sensor when there are stream views."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import Any, TypeAlias
 
 import dagster as dg
 
@@ -12,11 +12,9 @@ from feature_platform.defs.feature_view_assets import offline_key, online_key
 from feature_platform.defs.partitions import partitions_def_for
 from feature_platform.specs import FeatureView, Partitioning
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
+AssetJob: TypeAlias = Any
+"""A job made by ``dg.define_asset_job``. Dagster exports no public name for its class (it lives
+in the private ``dagster._core``), so the platform names it here, once."""
 
 DBT_BUILD_JOB = "dbt_build_job"
 # Tags that make one run materialize a range of partitions (a single-run backfill).
@@ -51,7 +49,7 @@ def build_materialize_jobs(
     views: Sequence[FeatureView],
     partitions_start: date,
     blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
-) -> list[UnresolvedAssetJobDefinition]:
+) -> list[AssetJob]:
     """A partitioned job per partitioning (daily, hourly) over the offline and online assets
     of the batch views (those reading a table) and the blocking checks between them
     (``blocking_checks`` by view name); the slower monitoring checks run in jobs of their own."""
@@ -65,7 +63,7 @@ def build_stream_correction_jobs(
     views: Sequence[FeatureView],
     partitions_start: date,
     blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
-) -> list[UnresolvedAssetJobDefinition]:
+) -> list[AssetJob]:
     """A partitioned job per partitioning over the stream views' offline and online assets:
     the batch correction, which recomputes their offline partitions from every landed event
     (late, dead-lettered and shed ones too) and publishes with the same compare-and-set."""
@@ -82,7 +80,7 @@ def _partitioned_jobs(
     blocking_checks: Mapping[str, Sequence[dg.AssetChecksDefinition]],
     name: Callable[[Partitioning], str],
     description: str,
-) -> list[UnresolvedAssetJobDefinition]:
+) -> list[AssetJob]:
     jobs = []
     for partitioning, group in views_by_partitioning(views).items():
         keys = [k for v in group for k in (offline_key(v), online_key(v))]
@@ -98,7 +96,7 @@ def _partitioned_jobs(
     return jobs
 
 
-def build_dbt_job() -> UnresolvedAssetJobDefinition:
+def build_dbt_job() -> AssetJob:
     """`dbt build` of every model: the cleaned source tables of the feature views."""
     return dg.define_asset_job(
         DBT_BUILD_JOB,

@@ -14,12 +14,13 @@
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any, TypeAlias
 
 import dagster as dg
 
 from feature_platform.defs.jobs import (
     DBT_BUILD_JOB,
+    AssetJob,
     materialize_job_name,
     stream_correction_job_name,
 )
@@ -31,15 +32,10 @@ from feature_platform.errors import ConfigError
 from feature_platform.materialization.cadence import RefreshMode, cadence_for, cron_for
 from feature_platform.specs import FeatureView, FreshnessTier, Partitioning
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.partitions.partitioned_schedule import (
-        UnresolvedPartitionedAssetScheduleDefinition,
-    )
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
-    Schedule = dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition
+PartitionedSchedule: TypeAlias = Any
+"""What ``dg.build_schedule_from_partitioned_job`` makes of an asset job (a schedule resolved
+with the job); like :data:`~feature_platform.defs.jobs.AssetJob`, Dagster has no public name for it."""
+Schedule: TypeAlias = dg.ScheduleDefinition | PartitionedSchedule
 
 
 VALIDATION_JOB = "weekly_validation_job"
@@ -57,11 +53,11 @@ def microbatch_schedule_name(tier: FreshnessTier) -> str:
 
 def build_schedules(
     views: Sequence[FeatureView],
-    materialize_jobs: Sequence["UnresolvedAssetJobDefinition"],
-    correction_jobs: Sequence["UnresolvedAssetJobDefinition"] = (),
+    materialize_jobs: Sequence[AssetJob],
+    correction_jobs: Sequence[AssetJob] = (),
     *,
     include_dbt: bool,
-) -> list["Schedule"]:
+) -> list[Schedule]:
     """Every schedule of the platform, from the tiers of ``views`` (see the module docstring);
     ``correction_jobs`` are the stream views' batch correction jobs, one per partitioning."""
     by_tier: dict[FreshnessTier, list[FeatureView]] = {}
@@ -103,8 +99,8 @@ def build_schedules(
 
 
 def _partition_schedules(
-    materialize_jobs: Sequence["UnresolvedAssetJobDefinition"],
-) -> list["Schedule"]:
+    materialize_jobs: Sequence[AssetJob],
+) -> list[Schedule]:
     """The previous partition of every view: daily at the daily tier's hour, hourly at :10."""
     daily = cadence_for(FreshnessTier.STATIC).offset
     schedules: list[Schedule] = []

@@ -3,24 +3,17 @@
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
 from feature_platform.defs.feature_view_assets import offline_key, online_key
-from feature_platform.defs.jobs import materialize_job_name
+from feature_platform.defs.jobs import AssetJob, materialize_job_name
 from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.errors import FeaturePlatformError
 from feature_platform.materialization.late_data import find_late_partitions
 from feature_platform.specs import FeatureView
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 
 LATE_DATA_SENSOR = "late_data_sensor"
 DEFAULT_LATE_LOOKBACK = timedelta(days=3)
@@ -28,7 +21,7 @@ DEFAULT_LATE_LOOKBACK = timedelta(days=3)
 
 def build_late_data_sensor(
     views: Sequence[FeatureView],
-    jobs: Sequence["UnresolvedAssetJobDefinition"],
+    jobs: Sequence[AssetJob],
     lookback: timedelta = DEFAULT_LATE_LOOKBACK,
 ) -> dg.SensorDefinition:
     """One sensor for every view: compares each materialized partition of the last

@@ -13,7 +13,7 @@ import dagster as dg
 
 from feature_platform.alerting import Alert, AlertManager
 from feature_platform.defs.feature_view_assets import online_key, stream_source_key
-from feature_platform.defs.jobs import partition_range_tags
+from feature_platform.defs.jobs import AssetJob, partition_range_tags
 from feature_platform.defs.metadata import dagster_metadata
 from feature_platform.defs.monitoring import OnCallResource
 from feature_platform.defs.resources import FeaturePlatformResource
@@ -23,10 +23,6 @@ from feature_platform.monitoring import AlertLevel
 from feature_platform.specs import FeatureView, Partitioning, StreamSource
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
     from feature_platform.streaming.health import PartitionHealth, SourceHealth
     from feature_platform.streaming.processor import ProgressReport
 
@@ -42,7 +38,7 @@ DEDUP_PREFIX = "feature_platform/stream"
 
 
 def build_stream_correction_schedule(
-    job: "UnresolvedAssetJobDefinition", partitioning: Partitioning
+    job: AssetJob, partitioning: Partitioning
 ) -> dg.ScheduleDefinition:
     """Every day at 02:30 UTC: one run over every partition of the previous day of ``job``
     (one daily partition, or 24 hourly ones), so late and dead-lettered events of that day

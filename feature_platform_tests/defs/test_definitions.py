@@ -103,3 +103,23 @@ def test_loading_the_definitions_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False None"
+
+
+def test_no_module_imports_private_dagster_names() -> None:
+    """Only Dagster's public API: no ``dagster._...`` import anywhere, type-checking blocks included."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for folder in ("feature_platform", "feature_platform_tests", "benchmarks"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [f"{node.module}.{a.name}" for a in node.names]
+                else:
+                    continue
+                offenders += [f"{path.relative_to(root)}:{node.lineno} {n}" for n in names
+                              if n.split(".")[0].startswith("dagster") and "._" in n]
+    assert offenders == []
