@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -48,6 +48,15 @@ PACKAGED_DBT_PROJECT_DIR = (Path(__file__).resolve().parent / "dbt_transforms").
 in a wheel a copy (see ``pyproject.toml``)."""
 
 
+class OnlineTimeouts(TypedDict):
+    """The timeout arguments of ``RedisOnlineStore`` (seconds)."""
+
+    read_timeout: float
+    read_connect_timeout: float
+    socket_timeout: float
+    socket_connect_timeout: float
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -71,6 +80,10 @@ class OnlineWriteSettings(_Section):
     batch_size: int = Field(default=1000, ge=1, description="Rows per pipelined write round trip.")
     rate_limit: float | None = Field(default=None, gt=0, description="Max rows/s (None: unlimited); keeps a backfill from starving reads.")
     chunk_rows: int = Field(default=200_000, ge=1, description="Rows per publish chunk; each chunk logs progress.")
+    connect_timeout_s: float = Field(default=2.0, gt=0, allow_inf_nan=False, description="TCP connect timeout of batch traffic (writes, scans, cleanup).")
+    socket_timeout_s: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False, description="Longest wait for a reply in batch traffic; a timed-out round trip is retried once."
+    )
 
 
 class OnlineReadSettings(_Section):
@@ -78,6 +91,11 @@ class OnlineReadSettings(_Section):
 
     replica_reads: bool = Field(default=False, description="On a Redis Cluster: BATCH and STATIC views may be read from replicas.")
     l2_url: str | None = Field(default=None, repr=False, description="A separate Redis used as the shared L2 cache (None: no L2).")
+    connect_timeout_s: float = Field(default=0.1, gt=0, allow_inf_nan=False, description="TCP connect timeout of online reads.")
+    read_timeout_s: float = Field(
+        default=0.25, gt=0, allow_inf_nan=False,
+        description="Longest wait for Redis's reply to an online read (SDK, serve, /health); not retried on timeout.",
+    )
 
 
 class BackfillSettings(_Section):
@@ -270,6 +288,20 @@ class Settings(_Section):
     def served_tenants(self) -> list[str]:
         """The default tenant and every configured one: what ``serve`` answers for."""
         return [self.tenant, *(t for t in self.tenants if t != self.tenant)]
+
+    def online_timeouts(self, *, batch_reads: bool = False) -> OnlineTimeouts:
+        """The ``RedisOnlineStore`` timeout arguments: ``online_read``'s for reads,
+        ``online_write``'s for batch traffic (and for reads too with ``batch_reads``: the
+        reads of batch jobs, such as consistency checks, are not serving)."""
+        reading, writing = self.online_read, self.online_write
+        if batch_reads:
+            reading = OnlineReadSettings(read_timeout_s=writing.socket_timeout_s, connect_timeout_s=writing.connect_timeout_s)
+        return {
+            "read_timeout": reading.read_timeout_s,
+            "read_connect_timeout": reading.connect_timeout_s,
+            "socket_timeout": writing.socket_timeout_s,
+            "socket_connect_timeout": writing.connect_timeout_s,
+        }
 
     def with_overrides(self, **changes: object) -> Settings:
         """A validated copy with some top-level settings changed."""

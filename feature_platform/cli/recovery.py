@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
         range_entities=args.range_entities, workers=args.workers, max_rows_per_s=args.max_rate,
         min_rows_per_s=args.min_rate, max_read_p99_ms=args.max_read_p99_ms,
     )
-    with RedisOnlineStore(settings.redis_url, settings.tenant) as online:
+    with RedisOnlineStore(settings.redis_url, settings.tenant, **settings.online_timeouts(batch_reads=True)) as online:
         result = rebuild_online(
             views, OfflineStore(settings.offline_dir), online, settings.data_dir,
             options=options, fresh=args.fresh, log=lambda line: print(line, flush=True),

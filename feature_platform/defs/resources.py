@@ -89,6 +89,7 @@ class FeaturePlatformResource(dg.ConfigurableResource):
                 batch_size=self.settings.online_write.batch_size,
                 write_rate_limit=self.settings.online_write.rate_limit,
                 tenants=self.settings.tenant_routing(),
+                **self.settings.online_timeouts(batch_reads=True),
             )
         return self._online
 

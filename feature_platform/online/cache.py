@@ -9,6 +9,10 @@ serves a value past its ttl; it can serve a value up to the tier's max age older
 newer one written by ANOTHER process (writes through the same store invalidate). Misses
 (no value stored) are cached too: a hot unknown entity is as hot as a known one.
 
+While the store is unavailable, a read whose every key L1 still holds (up to ``max_stale_s``
+old, whatever the tier's max age) is answered from L1 (:func:`answer_from_l1`): the
+response says so (``served_from == "l1_cache_stale"``) and carries each value's cache age.
+
 A :class:`HotKeyTracker` counts accesses per key and reports the top hot keys (the
 seed's detection step), whether or not the tier is cached.
 """
@@ -18,13 +22,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from feature_platform.errors import ConfigError
+from feature_platform.errors import ConfigError, OnlineStoreUnavailableError
 from feature_platform.online.keys import parse_key
-from feature_platform.online.response import StoredRow
-from feature_platform.specs import FreshnessTier
+from feature_platform.online.response import OnlineResponse, StoredRow
+from feature_platform.specs import FreshnessTier, ViewRequest
 
 DEFAULT_MAX_AGE_S: dict[FreshnessTier, float] = {
     FreshnessTier.REAL_TIME: 0.0,
@@ -101,7 +105,8 @@ _MISSING = object()
 class L1Cache:
     """A size-bounded LRU of stored rows with a maximum age per freshness tier.
 
-    ``max_age_s`` overrides the defaults per tier (0 turns a tier off). Thread-safe.
+    ``max_age_s`` overrides the defaults per tier (0 turns a tier off). ``max_stale_s``:
+    how old a value may be to be served while the store is unavailable (0: never). Thread-safe.
     """
 
     def __init__(
@@ -110,10 +115,13 @@ class L1Cache:
         max_age_s: Mapping[FreshnessTier, float] | None = None,
         *,
         hot_key_capacity: int = 1000,
+        max_stale_s: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 1:
             raise ConfigError(f"L1Cache max_entries must be >= 1, got {max_entries}")
+        if not max_stale_s >= 0:
+            raise ConfigError(f"L1Cache max_stale_s must be >= 0 seconds, got {max_stale_s}")
         ages = dict(DEFAULT_MAX_AGE_S)
         for tier, age in (max_age_s or {}).items():
             if age < 0:
@@ -121,6 +129,7 @@ class L1Cache:
             ages[FreshnessTier(tier)] = float(age)
         self.max_entries = max_entries
         self.max_age_s = ages
+        self.max_stale_s = float(max_stale_s)
         self.hot_keys = HotKeyTracker(hot_key_capacity)
         self._clock = clock
         self._entries: OrderedDict[bytes, tuple[float, StoredRow | None]] = OrderedDict()
@@ -151,6 +160,21 @@ class L1Cache:
                     entries.move_to_end(key)
                     out.append(entry[1])
                     self._hits += 1
+        return out
+
+    def get_stale(self, keys: list[bytes], tier: FreshnessTier) -> list[tuple[StoredRow | None, float]] | None:
+        """Per key the cached row and its age in seconds, however far past the tier's max
+        age (up to ``max_stale_s``); None unless every key is held that long."""
+        if not self.enabled_for(tier):
+            return None
+        out: list[tuple[StoredRow | None, float]] = []
+        with self._lock:
+            now = self._clock()
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is None or now - entry[0] > self.max_stale_s:
+                    return None
+                out.append((entry[1], now - entry[0]))
         return out
 
     def put_many(self, items: Iterable[tuple[bytes, StoredRow | None]]) -> None:
@@ -185,3 +209,32 @@ class L1Cache:
 
 MISSING = _MISSING
 """Marker returned by :meth:`L1Cache.get_many` for keys not (or no longer) cached."""
+
+
+def answer_from_l1(
+    cache: L1Cache,
+    error: OnlineStoreUnavailableError,
+    requests: Sequence[ViewRequest],
+    request_keys: Sequence[list[bytes]],
+    aggregates: Sequence[bool],
+    join_keys: Sequence[str],
+    key_rows: Sequence[Sequence[object]],
+    now_micros: int,
+    full_feature_names: bool,
+) -> OnlineResponse:
+    """The answer of a read that the store failed with ``error``, from L1 alone, marked
+    ``l1_cache_stale`` with each value's cache age; ``error`` again unless L1 holds every
+    key (windowed aggregates are never cached: their reads always need the store)."""
+    if any(aggregates):
+        raise error
+    records: list[list[StoredRow | None]] = []
+    ages: list[list[int]] = []
+    for request, keys in zip(requests, request_keys, strict=True):
+        held = cache.get_stale(keys, request.view.tier)
+        if held is None:
+            raise error
+        records.append([row for row, _ in held])
+        ages.append([round(age * 1000) for _, age in held])
+    return OnlineResponse(
+        join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names, cache_ages_ms=ages
+    )

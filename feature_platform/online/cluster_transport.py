@@ -14,7 +14,10 @@ commands; this transport sends them as ``FCALL`` of the same code.
 
 Failover: a batch that meets a dead node, a MOVED/ASK redirection or CLUSTERDOWN refreshes
 the slot map and is retried once; if it fails again it raises
-:class:`~feature_platform.errors.OnlineStoreUnavailableError` (transient). The commands
+:class:`~feature_platform.errors.OnlineStoreUnavailableError` (transient). A serving read
+(``retry_timeouts`` off) that times out fails at once and the slot map is refreshed in the
+background, so the read never waits longer than its timeout and a hung master that the
+cluster replaces is still left behind. The commands
 are idempotent (reads, compare-and-set writes, conditional deletes), so a batch partly
 applied before a failure is harmless to retry.
 
@@ -80,13 +83,15 @@ class ClusterTransport:
     single_slot_calls = True
     """Every script call's keys must share a slot."""
 
-    def __init__(self, endpoint: RedisEndpoint, options: Mapping[str, Any]) -> None:
+    def __init__(self, endpoint: RedisEndpoint, options: Mapping[str, Any], *, retry_timeouts: bool = True) -> None:
         self.endpoint = endpoint
         self._options = {
             k: v for k, v in options.items() if k in ("max_connections", "socket_timeout", "socket_connect_timeout")
         }
+        self.retry_timeouts = retry_timeouts
         self._client: RedisCluster | None = None
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._refreshed_at = 0.0
 
     @property
@@ -121,7 +126,10 @@ class ClusterTransport:
         with translated_errors(self.endpoint, doing):
             try:
                 return self._round_trip(commands, replica_ok)
-            except _TOPOLOGY_ERRORS:
+            except _TOPOLOGY_ERRORS as exc:
+                if isinstance(exc, redis.TimeoutError) and not self.retry_timeouts:
+                    self._refresh_in_background()
+                    raise
                 self._refresh()
                 return self._round_trip(commands, replica_ok)
             except redis.ResponseError as exc:
@@ -188,6 +196,19 @@ class ClusterTransport:
                 self.client.nodes_manager.initialize()
             except _TOPOLOGY_ERRORS:
                 return
+
+    def _refresh_in_background(self) -> None:
+        """:meth:`_refresh` in a thread of its own (one at a time)."""
+        if not self._refreshing.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                self._refresh()
+            finally:
+                self._refreshing.release()
+
+        threading.Thread(target=run, name="cluster-slot-refresh", daemon=True).start()
 
     def load_functions(self) -> None:
         """Load the store's function library on every master (replicas receive it)."""

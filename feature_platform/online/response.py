@@ -15,6 +15,11 @@ Feature columns are named ``feature`` or, with ``full_feature_names=True``,
 ``view__feature``. Values of NOT_FOUND and EXPIRED features are ``None``; an EXPIRED
 feature keeps the event timestamp of the stored (too old) value. ``to_dict(
 include_metadata=False)`` leaves out the ``__status`` and ``__event_timestamp`` columns.
+
+``served_from`` is ``"online_store"``, or ``"l1_cache_stale"`` when the store was
+unavailable and the in-process L1 cache answered alone: then every feature also has a
+``__cache_age_ms`` metadata column (and ``FeatureValue.cache_age_ms``), how long ago the
+cached copy was read from the store. Statuses still come from the event time and the ttl.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ StoredRow = tuple[int, int, dict[str, Any]]
 
 
 _STATUS_TEXT = {status: status.value for status in FeatureStatus}
+SERVED_FROM_STORE = "online_store"
+SERVED_FROM_STALE_L1 = "l1_cache_stale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +75,7 @@ def _column_layout(
     for index, (view, features) in enumerate(requests):
         for feature in features:
             name = f"{view}__{feature}" if full_feature_names else feature
-            for column in (name, f"{name}__status", f"{name}__event_timestamp"):
+            for column in (name, f"{name}__status", f"{name}__event_timestamp", f"{name}__cache_age_ms"):
                 if column in seen:
                     raise FeatureNameCollisionError(
                         f"Output column {column!r} of {view}:{feature} collides "
@@ -86,6 +93,8 @@ class FeatureValue:
     value: Any
     event_timestamp: datetime | None
     status: FeatureStatus
+    cache_age_ms: int | None = None
+    """How old the L1 copy was, when the store was unavailable (else None)."""
 
 
 class EntityResult(Mapping[str, FeatureValue]):
@@ -129,9 +138,13 @@ class OnlineResponse:
         now_micros: int,
         *,
         full_feature_names: bool = False,
+        cache_ages_ms: Sequence[Sequence[int]] | None = None,
     ) -> None:
-        """``records[v][i]`` is what the store holds for request ``v`` and entity row ``i``."""
+        """``records[v][i]`` is what the store holds for request ``v`` and entity row ``i``;
+        ``cache_ages_ms[v][i]`` its L1 copy's age when L1 answered for an unavailable store."""
         self.join_keys = list(join_keys)
+        self.cache_ages_ms = cache_ages_ms
+        self.served_from = SERVED_FROM_STORE if cache_ages_ms is None else SERVED_FROM_STALE_L1
         self._key_rows = key_rows
         self._requests = list(requests)
         self._records = records
@@ -190,6 +203,7 @@ class OnlineResponse:
             self._records,
             self._now_micros,
             full_feature_names=full_feature_names,
+            cache_ages_ms=self.cache_ages_ms,
         )
 
     def column(
@@ -200,6 +214,15 @@ class OnlineResponse:
             if column_name == name:
                 values, stamps, statuses = self._column(index, feature)
                 return values, list(stamps), list(statuses)
+        raise KeyError(f"No feature column {name!r}; columns: {', '.join(self.feature_names)}")
+
+    def column_cache_ages(self, name: str) -> list[int] | None:
+        """Cache ages (ms) of feature column ``name`` per entity row, None unless served from L1."""
+        if self.cache_ages_ms is None:
+            return None
+        for column_name, index, _ in self._columns:
+            if column_name == name:
+                return list(self.cache_ages_ms[index])
         raise KeyError(f"No feature column {name!r}; columns: {', '.join(self.feature_names)}")
 
     def _column(
@@ -234,6 +257,7 @@ class OnlineResponse:
             key: [row[i] for row in self._key_rows] for i, key in enumerate(self.join_keys)
         }
         texts = [[_STATUS_TEXT[s] for s in state.statuses] for state in self._states]
+        ages = self.cache_ages_ms if include_metadata else None
         for name, index, feature in self._columns:
             state = self._states[index]
             if state.complete:
@@ -241,12 +265,14 @@ class OnlineResponse:
                 if include_metadata:
                     out[name + "__status"] = texts[index][:]
                     out[name + "__event_timestamp"] = state.stamps[:]
-                continue
-            values, stamps, statuses = self._column(index, feature)
-            out[name] = values
-            if include_metadata:
-                out[name + "__status"] = [_STATUS_TEXT[s] for s in statuses]
-                out[name + "__event_timestamp"] = list(stamps)
+            else:
+                values, stamps, statuses = self._column(index, feature)
+                out[name] = values
+                if include_metadata:
+                    out[name + "__status"] = [_STATUS_TEXT[s] for s in statuses]
+                    out[name + "__event_timestamp"] = list(stamps)
+            if ages is not None:
+                out[name + "__cache_age_ms"] = list(ages[index])
         return out
 
     def to_df(self, include_metadata: bool = True) -> pd.DataFrame:
@@ -271,6 +297,7 @@ class OnlineResponse:
             types[name] = self._requests[index].view.feature(feature).dtype.arrow_type
             types[name + "__status"] = pa.string()
             types[name + "__event_timestamp"] = UTC_MICROS
+            types[name + "__cache_age_ms"] = pa.int64()
         columns = self.to_dict(include_metadata=include_metadata)
         schema = pa.schema([(name, types[name]) for name in columns])
         return to_pandas(pa.table(columns, schema=schema))
@@ -279,11 +306,16 @@ class OnlineResponse:
     def entities(self) -> list[EntityResult]:
         """Per entity row, its join keys and each feature's :class:`FeatureValue` (built once)."""
         columns = [(name, *self._column(index, feature)) for name, index, feature in self._columns]
+        ages = self.cache_ages_ms
+        indexes = [index for _, index, _ in self._columns]
         results = []
         for row_index, key_row in enumerate(self._key_rows):
             features = {
-                name: FeatureValue(values[row_index], stamps[row_index], statuses[row_index])
-                for name, values, stamps, statuses in columns
+                name: FeatureValue(
+                    values[row_index], stamps[row_index], statuses[row_index],
+                    None if ages is None else ages[index][row_index],
+                )
+                for (name, values, stamps, statuses), index in zip(columns, indexes, strict=True)
             }
             results.append(EntityResult(dict(zip(self.join_keys, key_row, strict=True)), features))
         return results
@@ -294,5 +326,5 @@ class OnlineResponse:
     def __repr__(self) -> str:
         return (
             f"OnlineResponse({len(self)} entities, features={self.feature_names}, "
-            f"full_feature_names={self.full_feature_names})"
+            f"full_feature_names={self.full_feature_names}, served_from={self.served_from!r})"
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from feature_platform.errors import ConfigError
 from feature_platform.online.cache import L1Cache
+from feature_platform.online.cluster_transport import ClusterTransport
 from feature_platform.online.connection import RedisEndpoint, redact_url
 from feature_platform.online.hotspots import ShardLoad, shard_loads
 from feature_platform.online.keys import ViewKeys, hot_registry_key
@@ -22,7 +23,7 @@ from feature_platform.online.results import PublishMarker
 from feature_platform.online.spreading import SpreadTable
 from feature_platform.online.store import OnlineStore
 from feature_platform.online.tenancy import TenantRouting
-from feature_platform.online.transport import TenantPools
+from feature_platform.online.transport import RedisTransport, TenantPools, pool_options
 from feature_platform.specs import FeatureView
 from feature_platform.specs._validation import check_identifier
 
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 
 READ_FIELDS = (b"e", b"c", b"v")
 """The fields of a stored value: event time, created time, values."""
+READ_TIMEOUT_S = 0.25
+READ_CONNECT_TIMEOUT_S = 0.1
+"""Online reads' default timeouts (``read``, ``ping``): a serving read fails within about
+``READ_TIMEOUT_S`` when Redis hangs (not retried); batch traffic keeps ``socket_timeout``."""
 
 
 class RedisStoreCore(OnlineStore):
@@ -48,7 +53,10 @@ class RedisStoreCore(OnlineStore):
     ``redis+cluster://host:port`` (any node; ``rediss+cluster://`` for TLS) selects a Redis
     Cluster (:mod:`feature_platform.online.cluster_transport`); everything else is the same.
     ``replica_reads`` (cluster only): reads of BATCH and STATIC views may be answered by a
-    replica of the key's slot (:data:`~feature_platform.online.store_reads.REPLICA_TIERS`). ``spread_refresh_s``: how often a
+    replica of the key's slot (:data:`~feature_platform.online.store_reads.REPLICA_TIERS`).
+    ``read_timeout`` and ``read_connect_timeout`` bound :meth:`read` and :meth:`ping` (their
+    own pool, a timeout not retried); ``socket_timeout`` and ``socket_connect_timeout``
+    everything else (writes, scans, cleanup; retried once). ``spread_refresh_s``: how often a
     reader reloads which hot keys are spread (:meth:`spread`). ``l2``: an optional shared
     cache in another Redis, between ``cache`` (L1) and the store (:class:`L2Cache`).
     """
@@ -67,6 +75,8 @@ class RedisStoreCore(OnlineStore):
         max_connections: int = 64,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
+        read_timeout: float = READ_TIMEOUT_S,
+        read_connect_timeout: float = READ_CONNECT_TIMEOUT_S,
         replica_reads: bool = False,
         spread_refresh_s: float = 5.0,
         l2: L2Cache | None = None,
@@ -102,16 +112,13 @@ class RedisStoreCore(OnlineStore):
             "l2": l2,
         }
         self._pools = _pools or TenantPools(
-            {
-                "max_connections": max_connections,
-                "timeout": socket_timeout,
-                "socket_timeout": socket_timeout,
-                "socket_connect_timeout": socket_connect_timeout,
-            }
+            pool_options(max_connections, socket_timeout, socket_connect_timeout, "Batch (socket_timeout)"),
+            pool_options(max_connections, read_timeout, read_connect_timeout, "Online read (read_timeout)"),
         )
         self._siblings = {} if _siblings is None else _siblings
         self._siblings.setdefault(tenant, self)
         self.transport = self._pools.transport(tenant, self.routing.url_for(tenant, url))
+        self.reader = self._pools.transport(tenant, self.routing.url_for(tenant, url), reads=True)
         self.endpoint = self.transport.endpoint
         if replica_reads and not self.transport.single_slot_calls:
             raise ConfigError(
@@ -148,8 +155,8 @@ class RedisStoreCore(OnlineStore):
         return self.view_keys(view).prefix
 
     def ping(self) -> None:
-        """Raise OnlineStoreUnavailableError if Redis does not answer."""
-        self.transport.ping()
+        """Raise OnlineStoreUnavailableError if Redis does not answer within the read timeout."""
+        self.reader.ping()
 
     def shard_loads(self) -> list[ShardLoad]:
         """Each master's ops/s right now (one shard for a single Redis)."""
@@ -159,11 +166,13 @@ class RedisStoreCore(OnlineStore):
         """Disconnect every pool (shared with the stores of :meth:`for_tenant`)."""
         self._pools.disconnect()
 
-    def _spread_table(self, force: bool = False) -> SpreadTable:
-        """The spread hot keys, reloaded from Redis when ``force``d or older than its refresh."""
+    def _spread_table(self, force: bool = False, via: RedisTransport | ClusterTransport | None = None) -> SpreadTable:
+        """The spread hot keys, reloaded from Redis (``via`` a transport, default the batch
+        one) when ``force``d or older than its refresh."""
         table = self._spread
         if force or table.due():
-            table.load(self.transport.execute([("HGETALL", self._hot_registry)], "reading the spread hot keys")[0])
+            transport = via or self.transport
+            table.load(transport.execute([("HGETALL", self._hot_registry)], "reading the spread hot keys")[0])
         return table
 
     # -- publish markers -----------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 A read looks in the L1 cache, then the L2 cache, then Redis (``HMGET e c v`` per key; a
 spread hot key from a random copy), and decides EXPIRED from ``e`` at read time. Windowed
-aggregations of stream views are computed at read time from their tiles and edge events.
+aggregations of stream views are computed at read time from their tiles and edge events. Reads go
+through the store's read transport (short timeouts, a timeout not retried); when Redis is
+unavailable, L1 may answer alone (:func:`~feature_platform.online.cache.answer_from_l1`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from feature_platform.errors import MissingColumnError, SchemaError
-from feature_platform.online.cache import MISSING
+from feature_platform.errors import MissingColumnError, OnlineStoreUnavailableError, SchemaError
+from feature_platform.online.cache import MISSING, answer_from_l1
 from feature_platform.online.codec import decode_values
 from feature_platform.online.keys import check_key_value
 from feature_platform.online.response import OnlineResponse, StoredRow
@@ -71,7 +73,13 @@ class StoreReads(RedisStoreCore):
                 pending.extend((index, position, key) for position, key in enumerate(keys))
             records.append(row_records)
         if pending:
-            replies = self._fetch(requests, pending)
+            try:
+                replies = self._fetch(requests, pending)
+            except OnlineStoreUnavailableError as exc:
+                if cache is None:
+                    raise
+                return answer_from_l1(cache, exc, requests, request_keys, aggregates, join_keys, key_rows,
+                                      now_micros, full_feature_names)
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))
@@ -87,7 +95,7 @@ class StoreReads(RedisStoreCore):
             for _, _, tiles_key, events_key, ranges in tile_reads:
                 commands.append((b"HGETALL", tiles_key))
                 commands.extend((b"ZRANGE", events_key, lo, hi, b"BYSCORE") for lo, hi in ranges)
-            aggregate_replies = self.transport.execute(commands, "reading aggregates")
+            aggregate_replies = self.reader.execute(commands, "reading aggregates")
             at = 0
             for index, position, _, _, ranges in tile_reads:
                 request = requests[index]
@@ -133,15 +141,16 @@ class StoreReads(RedisStoreCore):
     def _read_spread(self, keys: list[bytes], replica_ok: list[bool] | None) -> list[Any]:
         """``HMGET e c v`` of ``keys``, each spread hot key read from a random copy; a copy
         found empty is read again from the key itself (a second round trip, rarely)."""
-        spread = self._spread_table()
+        reader = self.reader
+        spread = self._spread_table(via=reader)
         if not spread:
-            return self.transport.read_hashes(keys, READ_FIELDS, "reading features", replica_ok)
+            return reader.read_hashes(keys, READ_FIELDS, "reading features", replica_ok)
         targets = [spread.pick(key) if key in spread else key for key in keys]
-        replies = self.transport.read_hashes(targets, READ_FIELDS, "reading features", replica_ok)
+        replies = reader.read_hashes(targets, READ_FIELDS, "reading features", replica_ok)
         again = [i for i, (key, target) in enumerate(zip(keys, targets, strict=True))
                  if target is not key and replies[i][0] is None]
         if again:
-            retry = self.transport.read_hashes([keys[i] for i in again], READ_FIELDS, "reading features")
+            retry = reader.read_hashes([keys[i] for i in again], READ_FIELDS, "reading features")
             for i, reply in zip(again, retry, strict=True):
                 replies[i] = reply
         return replies

@@ -8,6 +8,7 @@ over :class:`PackedCommands`, already in the Redis protocol, which skips redis-p
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, cast
 import hiredis
 import redis
 
+from feature_platform.errors import ConfigError
 from feature_platform.online.cluster_transport import ClusterTransport
 from feature_platform.online.connection import RedisEndpoint, translated_errors
 from feature_platform.online.scripts import SCRIPTS
@@ -47,14 +49,21 @@ def pack_hmget(keys: Sequence[bytes], fields: tuple[bytes, ...]) -> PackedComman
 
 
 class RedisTransport:
-    """Pipelined round trips to one Redis (one tenant's pool)."""
+    """Pipelined round trips to one Redis (one tenant's pool).
+
+    ``retry_timeouts``: whether a round trip that timed out is sent once more (batch
+    traffic); a serving read that timed out fails at once, so it never waits twice.
+    """
 
     single_slot_calls = False
     """Whether every script call's keys must share a slot (a Redis Cluster's rule)."""
 
-    def __init__(self, endpoint: RedisEndpoint, pool: redis.BlockingConnectionPool) -> None:
+    def __init__(
+        self, endpoint: RedisEndpoint, pool: redis.BlockingConnectionPool, *, retry_timeouts: bool = True
+    ) -> None:
         self.endpoint = endpoint
         self.pool = pool
+        self.retry_timeouts = retry_timeouts
         self.client = redis.Redis(connection_pool=pool)
         # Connections once taken from the pool stay on a free list of our own: redis-py's
         # check-out/check-in per call costs more than a loopback round trip.
@@ -65,13 +74,18 @@ class RedisTransport:
         """Send ``commands`` in one pipelined round trip; the raw replies, in order.
 
         A dropped connection is retried once on a fresh one (reads are idempotent and so is
-        the compare-and-set write); a Redis that lost the Lua scripts (restart, SCRIPT
-        FLUSH) gets them loaded again; any other failure discards the connection.
+        the compare-and-set write), a timeout too unless ``retry_timeouts`` is off; a Redis
+        that lost the Lua scripts (restart, SCRIPT FLUSH) gets them loaded again; any other
+        failure discards the connection.
         """
         with translated_errors(self.endpoint, doing):
             try:
                 return self.round_trip(commands)
-            except (redis.ConnectionError, redis.TimeoutError):
+            except redis.TimeoutError:
+                if not self.retry_timeouts:
+                    raise
+                return self.round_trip(commands)
+            except redis.ConnectionError:
                 return self.round_trip(commands)
             except redis.exceptions.NoScriptError:
                 for source in SCRIPTS.values():
@@ -141,28 +155,48 @@ class RedisTransport:
         self.pool.disconnect()
 
 
-class TenantPools:
-    """One connection pool (and transport) per tenant, shared by a store and its
-    :meth:`~feature_platform.online.RedisOnlineStore.for_tenant` siblings."""
+def pool_options(max_connections: int, timeout: float, connect_timeout: float, what: str) -> dict[str, Any]:
+    """redis-py pool options: ``timeout`` bounds the wait for each reply and for a free
+    connection, ``connect_timeout`` the TCP connect; ConfigError (naming ``what``) unless
+    both are finite and positive."""
+    if not (0 < timeout < math.inf and 0 < connect_timeout < math.inf):
+        raise ConfigError(
+            f"{what} timeouts must be finite numbers of seconds > 0; got timeout={timeout!r}, "
+            f"connect timeout={connect_timeout!r}"
+        )
+    return {
+        "max_connections": max_connections,
+        "timeout": timeout,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": connect_timeout,
+    }
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        self._options = dict(options)
-        self._transports: dict[str, RedisTransport | ClusterTransport] = {}
+
+class TenantPools:
+    """Per tenant two connection pools (and transports), shared by a store and its
+    :meth:`~feature_platform.online.RedisOnlineStore.for_tenant` siblings: one for online
+    reads (``read_options``: short timeouts, a timeout not retried) and one for everything
+    else (``options``: batch writes, scans, cleanup; longer timeouts, retried once)."""
+
+    def __init__(self, options: Mapping[str, Any], read_options: Mapping[str, Any] | None = None) -> None:
+        self._options = {False: dict(options), True: dict(read_options or options)}
+        self._transports: dict[tuple[str, bool], RedisTransport | ClusterTransport] = {}
         self._lock = threading.Lock()
 
-    def transport(self, tenant: str, url: str) -> RedisTransport | ClusterTransport:
-        """The transport of ``tenant`` (created on first use, on ``url``): a
-        :class:`ClusterTransport` for ``redis+cluster://`` URLs."""
+    def transport(self, tenant: str, url: str, *, reads: bool = False) -> RedisTransport | ClusterTransport:
+        """The batch transport of ``tenant`` (``reads``: its online-read transport), created
+        on first use on ``url``: a :class:`ClusterTransport` for ``redis+cluster://`` URLs."""
         with self._lock:
-            transport = self._transports.get(tenant)
+            transport = self._transports.get((tenant, reads))
             if transport is None:
                 endpoint = RedisEndpoint.parse(url)
+                options = self._options[reads]
                 if endpoint.is_cluster:
-                    transport = ClusterTransport(endpoint, self._options)
+                    transport = ClusterTransport(endpoint, options, retry_timeouts=not reads)
                 else:
-                    pool = redis.BlockingConnectionPool.from_url(url, **self._options)
-                    transport = RedisTransport(endpoint, pool)
-                self._transports[tenant] = transport
+                    pool = redis.BlockingConnectionPool.from_url(url, **options)
+                    transport = RedisTransport(endpoint, pool, retry_timeouts=not reads)
+                self._transports[(tenant, reads)] = transport
             return transport
 
     def disconnect(self) -> None:

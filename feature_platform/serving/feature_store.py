@@ -52,12 +52,14 @@ class FeatureStore:
 
     @property
     def online_store(self) -> OnlineStore:
-        """The Redis online store at ``settings.redis_url`` (connected on first use)."""
+        """The Redis online store at ``settings.redis_url`` (connected on first use); reads
+        fail within ``settings.online_read.read_timeout_s`` when Redis hangs."""
         if self._online_store is None:
             reading = self.settings.online_read
             self._online_store = RedisOnlineStore(
                 self.settings.redis_url, tenant=self.settings.tenant, tenants=self.settings.tenant_routing(),
                 replica_reads=reading.replica_reads, l2=L2Cache(reading.l2_url) if reading.l2_url else None,
+                **self.settings.online_timeouts(),
             )
         return self._online_store
 

@@ -101,6 +101,11 @@ class ServerMetrics:
             ["tenant"],
             registry=self.registry,
         )
+        self.l1_fallbacks = Counter(
+            "feature_server_l1_fallbacks",
+            "Reads answered from the L1 cache alone because Redis was unavailable",
+            registry=self.registry,
+        )
         if cache is not None:
             self.registry.register(_CacheCollector(cache))
         if shard_loads is not None:

@@ -114,12 +114,19 @@ class FeatureColumn(BaseModel):
     values: list[Any]
     statuses: list[Literal["PRESENT", "NOT_FOUND", "EXPIRED"]]
     event_timestamps: list[str | None]
+    cache_ages_ms: list[int] | None = Field(
+        None, description="Only when served_from is l1_cache_stale: each value's cache age in ms."
+    )
 
 
 class OnlineFeaturesMetadata(BaseModel):
-    """Column names of the answer, join keys first."""
+    """Column names of the answer, join keys first, and where the values came from."""
 
     feature_names: list[str]
+    served_from: Literal["online_store", "l1_cache_stale"] = Field(
+        "online_store",
+        description="l1_cache_stale: Redis was unavailable and the server's L1 cache answered alone.",
+    )
 
 
 class OnlineFeaturesAnswer(BaseModel):

@@ -12,12 +12,17 @@ Endpoints:
                    {"values": ["US", null], "statuses": ["PRESENT", "NOT_FOUND"],
                     "event_timestamps": ["2026-01-15T10:00:00+00:00", null]}, ...]}
 
+  ``metadata.served_from`` is ``"online_store"``, or ``"l1_cache_stale"`` when Redis was
+  unavailable and the L1 cache held every requested value: each feature column then also
+  has ``"cache_ages_ms"``, how long ago each cached copy was read from Redis.
+
   Header ``X-Tenant`` picks the tenant (default: the store's); the body must be sent as
   ``Content-Type: application/json``. Errors are JSON ``{"error": <kind>, "detail":
   <message naming the problem>}`` (plus ``"errors": [{"field", "message"}]`` for a malformed
   body): 400 malformed body, 403 unknown tenant, 404 unknown view/feature/service, 413 body
   over 4 MiB, 415 not JSON, 422 missing join key or wrong key type, 429 tenant over its rate
-  limit, 503 Redis unavailable (the server stays up). Unknown paths (404) and methods (405)
+  limit, 503 Redis unavailable (within the online read timeout: ``settings.online_read``;
+  the server stays up). Unknown paths (404) and methods (405)
   answer the same JSON error.
 * ``POST /push``: events into a stream source's log (:mod:`.push_endpoint`): 200, 422 for
   a bad row (row and column named, nothing appended), 429 + ``Retry-After`` under
@@ -137,12 +142,17 @@ def response_json(response: OnlineResponse) -> dict[str, Any]:
         results.append({"values": data[key], "statuses": ["PRESENT"] * size, "event_timestamps": [None] * size})
     for name in response.feature_names:
         values, stamps, statuses = response.column(name)
-        results.append({
+        column: dict[str, Any] = {
             "values": [_jsonable(v) for v in values],
             "statuses": [s.value for s in statuses],
             "event_timestamps": [None if s is None else s.isoformat() for s in stamps],
-        })
-    return {"metadata": {"feature_names": [*response.join_keys, *response.feature_names]}, "results": results}
+        }
+        ages = response.column_cache_ages(name)
+        if ages is not None:
+            column["cache_ages_ms"] = ages
+        results.append(column)
+    metadata = {"feature_names": [*response.join_keys, *response.feature_names], "served_from": response.served_from}
+    return {"metadata": metadata, "results": results}
 
 
 def _is_json(content_type: str) -> bool:
@@ -302,6 +312,8 @@ def create_app(
             return _error(422, "invalid_entities", str(exc))
         except (OnlineStoreUnavailableError, OnlineStoreError) as exc:
             return store_failure(exc)
+        if answer.cache_ages_ms is not None:
+            metrics.l1_fallbacks.inc()
         return JSONResponse(response_json(answer))
 
     async def health(request: Request) -> Response:
@@ -398,12 +410,13 @@ def serve(
 def run_server(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """``feature-platform serve``: the settings' feature registry for every configured tenant
     (``X-Tenant``; routed and rate-limited by ``settings.tenants``), with the L1 cache and
-    ``settings.online_read`` (replica reads, L2 cache).
+    ``settings.online_read`` (replica reads, L2 cache, read timeouts).
     ``host`` and ``port`` default to ``settings.server``."""
     reading = settings.online_read
     store = RedisOnlineStore(
         settings.redis_url, settings.tenant, cache=L1Cache(), tenants=settings.tenant_routing(),
         replica_reads=reading.replica_reads, l2=L2Cache(reading.l2_url) if reading.l2_url else None,
+        **settings.online_timeouts(),
     )
     serve(
         host or settings.server.host, port or settings.server.port,

@@ -88,6 +88,11 @@ def test_secrets_are_never_shown(config_file: Path, monkeypatch: pytest.MonkeyPa
         ({"tenants": {"x": {"database": 1, "url": "redis://h/0"}}}, "tenants.x .*: set either 'database' or 'url'"),
         ({"tenants": {"x": {"db": 1}}}, "tenants.x.db .*Extra inputs are not permitted"),
         ({"server": {"port": 0}}, "server.port .*greater than or equal to 1"),
+        ({"online_read": {"read_timeout_s": 0}}, "online_read.read_timeout_s .*greater than 0"),
+        ({"online_read": {"connect_timeout_s": "inf"}}, "online_read.connect_timeout_s .*finite number"),
+        ({"online_read": {"read_timeout": 0.2}}, "online_read.read_timeout .*Extra inputs are not permitted"),
+        ({"online_write": {"socket_timeout_s": -5}}, "online_write.socket_timeout_s .*greater than 0"),
+        ({"online_write": {"connect_timeout_s": "nan"}}, "online_write.connect_timeout_s .*finite number"),
     ],
 )
 def test_bad_settings_name_the_field(change: dict[str, object], message: str) -> None:
@@ -116,3 +121,25 @@ def test_loading_settings_starts_nothing_and_imports_no_service_module(tmp_path:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def test_online_timeouts_default_for_serving_and_come_from_file_and_environment(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defaults = Settings()
+    assert (defaults.online_read.read_timeout_s, defaults.online_read.connect_timeout_s) == (0.25, 0.1)
+    assert (defaults.online_write.socket_timeout_s, defaults.online_write.connect_timeout_s) == (5.0, 2.0)
+    config_file.write_text(CONFIG + "online_read: {read_timeout_s: 0.15}\n")
+    monkeypatch.setenv("FEATURE_PLATFORM_ONLINE_READ__CONNECT_TIMEOUT_S", "0.05")
+    monkeypatch.setenv("FEATURE_PLATFORM_ONLINE_WRITE__SOCKET_TIMEOUT_S", "30")
+    settings = load_settings()
+    assert settings.online_timeouts() == {
+        "read_timeout": 0.15, "read_connect_timeout": 0.05, "socket_timeout": 30.0, "socket_connect_timeout": 2.0,
+    }
+    # Batch jobs' reads (consistency checks, rebuilds) are not serving: batch timeouts.
+    assert settings.online_timeouts(batch_reads=True) == {
+        "read_timeout": 30.0, "read_connect_timeout": 2.0, "socket_timeout": 30.0, "socket_connect_timeout": 2.0,
+    }
+    monkeypatch.setenv("FEATURE_PLATFORM_ONLINE_READ__READ_TIMEOUT_S", "-1")
+    with pytest.raises(ConfigError, match="online_read.read_timeout_s \\(env FEATURE_PLATFORM_ONLINE_READ__READ_TIMEOUT_S\\)"):
+        load_settings()

@@ -29,8 +29,8 @@ def test_a_read_of_many_views_and_entities_is_one_round_trip(
     store = RedisOnlineStore(redis_url, "rt")
     store.write(PROFILE, profile_rows(list(range(100))))
     trips: list[int] = []
-    real = store.transport.round_trip
-    monkeypatch.setattr(store.transport, "round_trip", lambda commands: trips.append(len(commands)) or real(commands))
+    real = store.reader.round_trip  # reads have a transport (and pool) of their own
+    monkeypatch.setattr(store.reader, "round_trip", lambda commands: trips.append(len(commands)) or real(commands))
     response = store.read(
         [ViewRequest(PROFILE, ("country",)), ViewRequest(SCORES, ("score", "count"))],
         [{"user_id": i} for i in range(100)],
