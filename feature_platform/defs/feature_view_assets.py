@@ -9,9 +9,11 @@ import dagster as dg
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
+from feature_platform.defs.off_peak import OFF_PEAK_RATE_METADATA, off_peak_rate
 from feature_platform.defs.partitions import view_partitions_def
 from feature_platform.defs.resources import FeaturePlatformResource, open_warehouse
 from feature_platform.materialization import read_source_window
+from feature_platform.materialization.backfill_window import OffPeak
 from feature_platform.monitoring.windows import freshness_windows
 from feature_platform.specs import FeatureView, FreshnessTier, StreamSource
 from feature_platform.specs.durations import human_duration
@@ -195,9 +197,16 @@ def _online_asset(
         freshness_policy=freshness_policy,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0),
     )
-    def _online(rows: pa.Table) -> pa.Table:
-        # The IO manager reduces to the newest row per entity and writes with compare-and-set.
-        return rows
+    def _online(
+        context: dg.AssetExecutionContext, feature_platform: FeaturePlatformResource, rows: pa.Table
+    ) -> dg.Output[pa.Table]:
+        # The IO manager reduces to the newest row per entity and writes with compare-and-set;
+        # a UI backfill outside the off-peak window holds its writes to the reduced rate.
+        rate = off_peak_rate(
+            OffPeak.from_settings(feature_platform.settings.backfill), context.run.tags,
+            len(context.partition_keys), f"The backfill run of {view.name}", log=context.log.warning,
+        )
+        return dg.Output(rows, metadata={OFF_PEAK_RATE_METADATA: rate} if rate is not None else {})
 
     return _online
 

@@ -12,6 +12,7 @@ from datetime import datetime
 import dagster as dg
 import pyarrow as pa
 
+from feature_platform.defs.off_peak import OFF_PEAK_RATE_METADATA
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import OnlineStoreError
 from feature_platform.materialization.online_loss import record_publish
@@ -106,7 +107,10 @@ class RedisOnlineStoreIOManager(dg.IOManager):
             # The run that brings new features merges just them into the stored values;
             # the publish after it then finds those values already equal and leaves them.
             context.log.info(f"{view.name}: {store.merge_features(view, obj, schema.added)}")
-        result = store.publish(view, obj, progress=log_progress)
+        # Set by the online asset when a UI backfill runs outside the off-peak window.
+        off_peak = context.output_metadata.get(OFF_PEAK_RATE_METADATA)
+        rate = None if off_peak is None else float(off_peak.value)
+        result = store.publish(view, obj, progress=log_progress, rate_limit=rate)
         if not record_publish(
             view, store, self.platform.offline_store(), self.platform.publish_records(), context.run_id, result.entities
         ):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from enum import Enum
 
 from feature_platform.errors import ConfigError
+from feature_platform.settings import BackfillSettings
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -73,6 +74,17 @@ class OffPeak:
     outside: OutsideWindow = OutsideWindow.REDUCED
     reduced_rows_per_s: float = 500.0
     large_partitions: int = 7
+
+    @classmethod
+    def from_settings(cls, settings: BackfillSettings) -> OffPeak | None:
+        """The deployment's off-peak rule (``backfill`` in ``feature_platform.yaml``); None
+        when no window is set."""
+        if settings.window is None:
+            return None
+        return cls(
+            BackfillWindow.parse(settings.window, setting="backfill.window"),
+            OutsideWindow(settings.outside_window), settings.reduced_rate, settings.large_partitions,
+        )
 
 
 @dataclass(frozen=True)

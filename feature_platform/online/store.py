@@ -45,6 +45,7 @@ class OnlineStore(abc.ABC):
         *,
         now: datetime | None = None,
         progress: ProgressCallback | None = None,
+        rate_limit: float | None = None,
     ) -> WriteResult:
         """Publish ``rows`` (join keys, event/created timestamps, every feature): the one
         online write path, used by the IO manager, incremental runs, backfills and the CLI.
@@ -55,6 +56,8 @@ class OnlineStore(abc.ABC):
         wall clock; an explicit ``now`` (tests, simulations) also shifts key expiry so a
         key lives ``ttl`` after its event time in that clock. ``progress`` is called after
         each round trip with a :class:`~feature_platform.online.results.PublishProgress`.
+        ``rate_limit`` (rows/s) holds this publish below the store's own write rate limit
+        (the lower of the two applies): an off-peak backfill's reduced rate.
         """
 
     def write(

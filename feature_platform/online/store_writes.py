@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from feature_platform.errors import ConfigError
 from feature_platform.online.codec import decode_values, encode_values
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.results import (
@@ -48,9 +49,13 @@ class StoreWrites(RedisStoreCore):
         *,
         now: datetime | None = None,
         progress: ProgressCallback | None = None,
+        rate_limit: float | None = None,
     ) -> WriteResult:
         """Publish ``rows`` to ``view`` with compare-and-set (see the module docstring and
         :meth:`OnlineStore.publish`)."""
+        if rate_limit is not None and rate_limit <= 0:
+            raise ConfigError(f"rate_limit must be > 0 rows/s or None, got {rate_limit}")
+        limits = [r for r in (rate_limit, self.write_rate_limit) if r is not None]
         started = time.monotonic()
         clock_micros = utc_now_micros()
         now_micros = clock_micros if now is None else epoch_micros(now)
@@ -88,7 +93,9 @@ class StoreWrites(RedisStoreCore):
                     )
                 )
         spread = self._spread_table(force=True)
-        written, unchanged = self._write_rows(view, keys, event_list, created, expire_at, blobs, report)
+        written, unchanged = self._write_rows(
+            view, keys, event_list, created, expire_at, blobs, report, min(limits) if limits else None
+        )
         if spread:
             self._write_copies(view, spread, keys, event_list, created, expire_at, blobs)
         if self.cache is not None:
@@ -160,17 +167,20 @@ class StoreWrites(RedisStoreCore):
         expire_at: list[object],
         blobs: list[bytes],
         report: Callable[[int, int, int], None] | None = None,
+        rate_limit: float | None = None,
     ) -> tuple[int, int]:
-        """Compare-and-set every row: (keys changed, keys already identical)."""
+        """Compare-and-set every row, at most ``rate_limit`` rows/s (default: the store's
+        write rate limit): (keys changed, keys already identical)."""
+        limit = self.write_rate_limit if rate_limit is None else rate_limit
         if not self.transport.single_slot_calls:
-            return self._write_batches(view, keys, events, created, expire_at, blobs, None, report)
+            return self._write_batches(view, keys, events, created, expire_at, blobs, None, report, limit)
         # A script call's keys must share a slot: rows of one bucket go together.
         tag = self.view_keys(view).tag
         tags = [tag(key) for key in keys]
         order = sorted(range(len(keys)), key=tags.__getitem__)
         return self._write_batches(
             view, [keys[i] for i in order], [events[i] for i in order], [created[i] for i in order],
-            [expire_at[i] for i in order], [blobs[i] for i in order], [tags[i] for i in order], report,
+            [expire_at[i] for i in order], [blobs[i] for i in order], [tags[i] for i in order], report, limit,
         )
 
     def _write_copies(
@@ -201,8 +211,10 @@ class StoreWrites(RedisStoreCore):
         blobs: list[bytes],
         tags: list[bytes] | None,
         report: Callable[[int, int, int], None] | None,
+        rate_limit: float | None,
     ) -> tuple[int, int]:
-        """Run the compare-and-set calls in batches: (keys changed, keys already identical)."""
+        """Run the compare-and-set calls in batches, at most ``rate_limit`` rows/s: (keys
+        changed, keys already identical)."""
         written = unchanged = 0
         started = time.monotonic()
         total = len(keys)
@@ -218,8 +230,8 @@ class StoreWrites(RedisStoreCore):
             for changed, same in replies:
                 written += int(changed)
                 unchanged += int(same)
-            if self.write_rate_limit is not None:
-                ahead = batch_end / self.write_rate_limit - (time.monotonic() - started)
+            if rate_limit is not None:
+                ahead = batch_end / rate_limit - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
             if report is not None:

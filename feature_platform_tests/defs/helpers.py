@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -67,3 +67,22 @@ def redis_dump(url: str) -> dict[bytes, dict[bytes, bytes]]:
         return {key: client.hgetall(key) for key in client.scan_iter(count=1000) if not key.endswith(MARKER_SUFFIX)}
     finally:
         client.close()
+
+
+def purchase_rows(day: datetime, n: int, first_user: int = 100_000) -> pa.Table:
+    """``n`` users' rows of user_purchase_activity on ``day``, one per user, all distinct."""
+    return pa.table({
+        "user_id": pa.array(range(first_user, first_user + n), pa.int64()),
+        "event_timestamp": pa.array([day + timedelta(seconds=i) for i in range(n)], pa.timestamp("us", "UTC")),
+        "created_timestamp": pa.array([day + timedelta(seconds=i + 1) for i in range(n)], pa.timestamp("us", "UTC")),
+        **{f: pa.array([1.0] * n) for f in ("spend_7d", "spend_30d", "avg_order_value_30d")},
+        **{f: pa.array([1] * n, pa.int64()) for f in ("purchases_7d", "purchases_30d")},
+    })
+
+
+def publish_step_seconds(instance: dg.DagsterInstance, run_id: str, step_key: str) -> float:
+    """Seconds from the step's start to its handled output: the online publish of a run."""
+    events = [e for e in instance.all_logs(run_id) if e.step_key == step_key and e.dagster_event]
+    started = next(e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START")
+    handled = next(e.timestamp for e in events if e.dagster_event.event_type_value == "HANDLED_OUTPUT")
+    return handled - started
