@@ -107,6 +107,7 @@ def test_l1_answers_an_outage_marked_stale_with_ages_alike_in_the_sdk_and_http(
     assert data["country__status"] == ["PRESENT", "PRESENT"]
     assert data["country__cache_age_ms"] == data["plan__cache_age_ms"] == [90_000, 90_000]
     assert answer[0]["country"].cache_age_ms == 90_000
+    assert answer.to_df()["plan__cache_age_ms"].tolist() == [90_000, 90_000]
     assert http.status_code == 200
     body = http.json()
     assert body["metadata"]["served_from"] == "l1_cache_stale"
