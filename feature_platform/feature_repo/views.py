@@ -79,6 +79,10 @@ user_realtime_activity = FeatureView(
         Aggregation("page", "count", timedelta(minutes=5), name="page_views_5m", description="Page views in the last 5 minutes"),
         Aggregation("dwell_s", "sum", timedelta(minutes=5), name="dwell_s_5m", description="Seconds spent on pages in the last 5 minutes"),
         Aggregation("page", "count", timedelta(hours=1), name="page_views_1h", description="Page views in the last hour"),
+        Aggregation(
+            "category", "count_distinct", timedelta(minutes=5), name="categories_5m",
+            description="Distinct product categories browsed in the last 5 minutes",
+        ),
     ],
     ttl=timedelta(days=1),
     tier=FreshnessTier.REAL_TIME,

@@ -7,7 +7,8 @@
   from the landed events with the online tiles' own arithmetic, so the offline value at
   ``t`` equals the online read at ``t`` (floats included).
 * :func:`recompute_stream_partition`: the daily batch correction's input: a partition of
-  the view recomputed from ALL landed events (dead-lettered and shed ones included).
+  the view recomputed from ALL landed events (dead-lettered and shed ones included), its
+  latest-value features and its aggregations at each row's time.
 * :func:`historical_inputs`: what ``FeatureStore.get_historical_features`` joins for a
   stream view: partitions the correction wrote come from the offline store, newer ones
   from the landed events the processor applied.
@@ -15,8 +16,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from feature_platform.offline.duckdb_sql import connect, quote
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.store import OfflineStore
 from feature_platform.online.keys import check_key_value
-from feature_platform.rows.timestamps import as_utc, epoch_micros
+from feature_platform.rows.timestamps import UTC_MICROS, as_utc, epoch_micros
 from feature_platform.specs import FeatureView
 from feature_platform.streaming.landing import applied_events, read_landed_events
 from feature_platform.streaming.tiles import (
@@ -42,18 +44,14 @@ from feature_platform.streaming.tiles import (
 _META_ORDER = "_stream_ms DESC, _stream_seq DESC"
 
 
-def latest_rows(events: pa.Table, view: FeatureView, *, all_features: bool = False) -> pa.Table:
-    """The view's latest-value rows from ``events`` (landed events, already filtered).
-
-    ``all_features``: the view's full offline schema, aggregated features as nulls (they
-    are computed at query time, never stored per row); else only the latest-value features.
-    """
+def latest_rows(events: pa.Table, view: FeatureView) -> pa.Table:
+    """The view's latest-value rows from ``events`` (landed events, already filtered): keys,
+    timestamps and the latest-value features, one row per (keys, event, created)."""
     keys = view.join_keys
     latest = [f.name for f in view.latest_features]
     columns = [*keys, "event_timestamp", "created_timestamp", *latest]
     if events.num_rows == 0:
-        schema = view.arrow_schema if all_features else pa.schema([view.arrow_schema.field(c) for c in columns])
-        return schema.empty_table()
+        return pa.schema([view.arrow_schema.field(c) for c in columns]).empty_table()
     partition_by = ", ".join(quote(c) for c in [*keys, "event_timestamp", "created_timestamp"])
     with connect() as con:
         con.register("events", events)
@@ -62,10 +60,6 @@ def latest_rows(events: pa.Table, view: FeatureView, *, all_features: bool = Fal
             f"QUALIFY row_number() OVER (PARTITION BY {partition_by} ORDER BY {_META_ORDER}) = 1 "
             f"ORDER BY {partition_by}"
         ).to_arrow_table()
-    if all_features:
-        for feature in view.aggregated_features:
-            table = table.append_column(feature.name, pa.nulls(table.num_rows, feature.dtype.arrow_type))
-        return table.cast(view.arrow_schema)
     return table.cast(pa.schema([view.arrow_schema.field(c) for c in columns]))
 
 
@@ -92,11 +86,17 @@ def aggregate_at(
     by_entity: dict[tuple[object, ...], list[int]] = {}
     for index, key in enumerate(zip(*key_columns, strict=True)):
         by_entity.setdefault(key, []).append(index)
+    # Each entity's events by event time (ties in log order), to find a window's by bisection.
+    by_time = {key: sorted(rows, key=lambda i: (event_us[i], i)) for key, rows in by_entity.items()}
+    times = {key: [event_us[i] for i in rows] for key, rows in by_time.items()}
     out: dict[str, list[Any]] = {name: [] for name in features}
     for key, at in entity_rows:
         at_us = epoch_micros(as_utc(at, "entity timestamp"))
         until = at_us if inclusive else at_us - 1
-        rows = [i for i in by_entity.get(tuple(key), []) if at_us - longest < event_us[i] <= until]
+        entity = tuple(key)
+        ordered, entity_times = by_time.get(entity, []), times.get(entity, [])
+        window = ordered[bisect_right(entity_times, at_us - longest) : bisect_right(entity_times, until)]
+        rows = sorted(window)  # back to log order
         state = EntityWindows(
             events=[WindowEvent(event_us[i], created_us[i], positions[i], {c: values[c][i] for c in columns}) for i in rows]
         )
@@ -112,11 +112,25 @@ def recompute_stream_partition(
     offline_dir: Path, tenant: str, view: FeatureView, start: datetime, end: datetime
 ) -> pa.Table:
     """The view's offline rows with event time in ``[start, end)`` recomputed from every
-    landed event (applied, dead-lettered and shed): write them with
+    landed event (applied, dead-lettered and shed; a replayed dead letter once): one row per
+    ``(keys, event_timestamp, created_timestamp)`` with the latest-value features of that
+    event and each aggregation's value at the row's event time, ``t - w < event time <= t``
+    over every landed event (those of the window before ``start`` too). Write them with
     ``OfflineStore.write_partitions`` and publish them with the online store's write (the
     same compare-and-set), so late events reach training data and the online store."""
-    events = read_landed_events(offline_dir, tenant, view.stream_source, start, end)
-    return latest_rows(events, view, all_features=True)
+    aggregated = [f.name for f in view.aggregated_features]
+    reach = timedelta(microseconds=longest_window_us(view)) if aggregated else timedelta(0)
+    events = read_landed_events(offline_dir, tenant, view.stream_source, start - reach, end)
+    inside = events.filter(pc.greater_equal(events.column("event_timestamp"), pa.scalar(start, UTC_MICROS)))
+    rows = latest_rows(inside, view)
+    if not aggregated:
+        return rows.cast(view.arrow_schema)
+    key_columns = [rows.column(k).to_pylist() for k in view.join_keys]
+    at = rows.column("event_timestamp").to_pylist()
+    values = aggregate_at(events, view, list(zip(zip(*key_columns, strict=True), at, strict=True)), aggregated, inclusive=True)
+    for feature in view.aggregated_features:
+        rows = rows.append_column(feature.name, pa.array(values[feature.name], feature.dtype.arrow_type))
+    return rows.cast(view.arrow_schema)
 
 
 def historical_inputs(

@@ -10,6 +10,7 @@ from feature_platform.feature_repo import default_registry
 from feature_platform.monitoring import AlertLevel, collect_staleness
 from feature_platform.offline import OfflineStore
 from feature_platform.online import RedisOnlineStore
+from feature_platform.sample_data.stream_events import CATEGORIES
 from feature_platform.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -65,5 +66,7 @@ def test_demo_runs_end_to_end_on_a_small_sample(
     assert realtime is not None and "Real-time features (user_realtime_activity)" in out
     assert (realtime["page__status"] == "PRESENT").all()
     assert 0 < applied < 2_000 and realtime["page_views_1h"].sum() == applied  # 1% came too late
+    # Distinct product categories over the last 5 minutes, printed with the other features.
+    assert "categories_5m" in out and realtime["categories_5m"].between(1, len(CATEGORIES)).all()
     reported = instance.get_latest_materialization_event(dg.AssetKey(["online", "user_realtime_activity"]))
     assert reported is not None and reported.run_id == ""  # a runless event from the processor

@@ -89,6 +89,11 @@ def test_processor_reports_sensor_pages_and_the_correction_lands_every_event(tmp
     assert job.execute_in_process(instance=instance, tags=partition_range_tags(days[0], days[-1])).success
     offline = OfflineStore(settings.offline_dir).read(VIEW, now - timedelta(days=2), now + timedelta(days=1))
     assert offline.num_rows == 400
+    # With each aggregation at each row's time over every landed event, late ones included.
+    frame = events.to_pandas()
+    for user, at, views in zip(*(offline.column(c).to_pylist() for c in ("user_id", "event_timestamp", "page_views_5m")), strict=True):
+        mine = frame[frame["user_id"] == user]["event_timestamp"]
+        assert views == ((mine > at - timedelta(minutes=5)) & (mine <= at)).sum()
     newest = events.to_pandas().sort_values("event_timestamp").groupby("user_id")["page"].last()
     online = store.get_online_features([{"user_id": u} for u in newest.index], [f"{VIEW.name}:page"]).to_df()
     assert online["page"].tolist() == newest.tolist()

@@ -9,7 +9,10 @@ from typing import Any, cast
 import redis
 
 from feature_platform.online.keys import StreamKeys
+from feature_platform.specs import AggregationFunction
+from feature_platform.specs.feature_view import Feature
 from feature_platform.streaming.apply import progress_counters
+from feature_platform.streaming.tiles import WindowEvent
 from feature_platform_tests.streaming.repo import clicks
 
 PAGES = ["home", "shoes", "hats", "cart", "checkout"]
@@ -62,3 +65,37 @@ def copy_log(client: redis.Redis, source_tenant: str, target_tenant: str) -> int
         pipe.execute()
         copied += len(entries)
     return copied
+
+
+def brute_force(feature: Feature, events: list[WindowEvent], after: int, until: int) -> Any:
+    """The aggregation straight from its definition, no tiles."""
+    aggregation = feature.aggregation
+    assert aggregation is not None
+    inside = [e for e in events if after < e.event_us <= until]
+    values = [e.values[aggregation.column] for e in inside if e.values[aggregation.column] is not None]
+    function = aggregation.func
+    if function is AggregationFunction.COUNT:
+        return len(values)
+    if function is AggregationFunction.COUNT_DISTINCT:
+        return len(set(values))
+    if function is AggregationFunction.LAST:
+        newest: WindowEvent | None = None
+        for e in inside:  # log order: a later equal (event, created) pair wins
+            if newest is None or (e.event_us, e.created_us) >= (newest.event_us, newest.created_us):
+                newest = e
+        return None if newest is None else newest.values[aggregation.column]
+    if function is AggregationFunction.MIN:
+        return min(values, default=None)
+    if function is AggregationFunction.MAX:
+        return max(values, default=None)
+    if function is AggregationFunction.SUM:
+        return sum(values)
+    return sum(values) / len(values) if values else None
+
+
+def assert_same(got: Any, expected: Any, what: str) -> None:
+    """``got == expected``; floats to 1e-9 relative (a brute-force sum adds in another order)."""
+    if isinstance(expected, float) and got is not None:
+        assert abs(got - expected) <= 1e-9 * max(1.0, abs(expected)), what
+    else:
+        assert got == expected, what

@@ -9,8 +9,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feature_platform.specs import AggregationFunction
-from feature_platform.specs.feature_view import Feature
 from feature_platform.streaming.tiles import (
     EntityWindows,
     WindowEvent,
@@ -19,36 +17,11 @@ from feature_platform.streaming.tiles import (
     tile_groups,
     window_columns,
 )
+from feature_platform_tests.streaming.helpers import assert_same, brute_force
 from feature_platform_tests.streaming.repo import user_clicks
 
 MINUTE = 60_000_000
 BASE = int(datetime(2026, 11, 26, 12, tzinfo=UTC).timestamp()) * 1_000_000
-
-
-def brute_force(feature: Feature, events: list[WindowEvent], after: int, until: int) -> Any:
-    """The aggregation straight from its definition, no tiles."""
-    aggregation = feature.aggregation
-    assert aggregation is not None
-    inside = [e for e in events if after < e.event_us <= until]
-    values = [e.values[aggregation.column] for e in inside if e.values[aggregation.column] is not None]
-    function = aggregation.func
-    if function is AggregationFunction.COUNT:
-        return len(values)
-    if function is AggregationFunction.COUNT_DISTINCT:
-        return len(set(values))
-    if function is AggregationFunction.LAST:
-        newest: WindowEvent | None = None
-        for e in inside:  # log order: a later equal (event, created) pair wins
-            if newest is None or (e.event_us, e.created_us) >= (newest.event_us, newest.created_us):
-                newest = e
-        return None if newest is None else newest.values[aggregation.column]
-    if function is AggregationFunction.MIN:
-        return min(values, default=None)
-    if function is AggregationFunction.MAX:
-        return max(values, default=None)
-    if function is AggregationFunction.SUM:
-        return sum(values)
-    return sum(values) / len(values) if values else None
 
 
 def state_of(events: list[WindowEvent]) -> EntityWindows:
@@ -57,13 +30,6 @@ def state_of(events: list[WindowEvent]) -> EntityWindows:
         triples = ((e.event_us, e.created_us, e.values[group.column]) for e in events)
         state.tiles[group.name] = fold_events(triples, group)
     return state
-
-
-def assert_same(got: Any, expected: Any, what: str) -> None:
-    if isinstance(expected, float) and got is not None:
-        assert abs(got - expected) <= 1e-9 * max(1.0, abs(expected)), what
-    else:
-        assert got == expected, what
 
 
 # Event times on and around tile boundaries (of 1 and 5 minutes), and anywhere in between.
