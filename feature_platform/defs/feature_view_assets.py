@@ -228,7 +228,7 @@ def build_stream_source_assets(views: Sequence[FeatureView]) -> list[dg.AssetSpe
             description=source.description or f"Pushed {source.name} events: the durable log in Redis Streams.",
             metadata={
                 "partitions": source.partitions,
-                "allowed_lateness": str(source.allowed_lateness),
+                "allowed_lateness": human_duration(source.allowed_lateness),
                 "max_lag": source.max_lag,
                 "join_keys": ", ".join(source.key_names),
                 "fields": ", ".join(f"{n}: {t.value}" for n, t in source.field_types.items()),

@@ -22,6 +22,7 @@ from feature_platform.monitoring import (
 )
 from feature_platform.settings import OnCallSettings, load_settings
 from feature_platform.specs import FeatureView, StalenessKind
+from feature_platform.specs.durations import human_duration
 
 STALENESS_CHECK = "staleness"
 MONITORING_JOB = "freshness_monitoring_job"
@@ -125,7 +126,7 @@ def build_staleness_check(view: FeatureView) -> dg.AssetChecksDefinition:
         description=(
             f"Data staleness ({view.staleness.value if view.staleness else 'event'}: "
             f"{_KIND_MEASURE[view.staleness or StalenessKind.EVENT]}) against the {view.tier.value} tier "
-            f"({view.tier.expected_freshness}); Dagster's freshness policy measures only the time since "
+            f"({human_duration(view.tier.expected_freshness)}); Dagster's freshness policy measures only the time since "
             "the last materialization."
         ),
     )

@@ -7,6 +7,7 @@ import dagster as dg
 from feature_platform.defs.feature_view_assets import online_key
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.materialization.rebuild import RebuildOptions, rebuild_online
+from feature_platform.specs.durations import human_duration
 
 REBUILD_JOB = "rebuild_online_job"
 _DEFAULTS = RebuildOptions()
@@ -51,7 +52,7 @@ def rebuild_online_op(
                 "ranges_resumed": len(view.ranges_skipped),
                 "written": view.written,
                 "skipped_not_newer": view.skipped_not_newer,
-                "seconds": round(view.seconds, 3),
+                "duration": human_duration(view.seconds),
             },
         )
 

@@ -2,6 +2,7 @@
 sensor, and the runless materializations the stream processor reports."""
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from feature_platform.errors import FeaturePlatformError
 from feature_platform.materialization.cadence import cron_for
 from feature_platform.monitoring import AlertLevel
 from feature_platform.specs import FeatureView, Partitioning, StreamSource
+from feature_platform.specs.durations import human_duration
 
 if TYPE_CHECKING:
     from feature_platform.streaming.health import PartitionHealth, SourceHealth
@@ -125,6 +127,11 @@ def progress_reporter(
     return StreamMaterializationReporter(instance, {v.name: v for v in stream_views if v.is_stream})
 
 
+def _lag_text(seconds: float) -> str:
+    """A partition lag in words; nothing applied yet is no duration at all."""
+    return human_duration(seconds) if math.isfinite(seconds) else "forever (nothing applied yet)"
+
+
 def _iso(micros: int | None) -> str | None:
     return datetime.fromtimestamp(micros / 1e6, tz=UTC).isoformat() if micros is not None else None
 
@@ -226,8 +233,8 @@ def evaluate_stream_health(
                 if now - since >= config.lag_sustained_for:
                     level = max(level, AlertLevel.CRITICAL)
                     reasons.append(
-                        f"partition {key} lags {lag:,.0f} s ({partition.lag} events) behind, above the "
-                        f"{view.tier.value} promise of {promise} for {now - since}"
+                        f"partition {key} lags {_lag_text(lag)} ({partition.lag} events) behind, above the "
+                        f"{view.tier.value} promise of {human_duration(promise)} for {human_duration(now - since)}"
                     )
             else:
                 state.high_since.pop(key, None)
@@ -265,7 +272,7 @@ def _source_facts(
     missing = sorted(set(range(source.partitions)) - {p.partition for p in partitions})
     return {
         "lag_events": sum(p.lag for p in partitions),
-        "max_lag_seconds": max((lag_seconds(p, now) for p in partitions), default=0.0),
+        "max_lag": _lag_text(max((lag_seconds(p, now) for p in partitions), default=0.0)),
         "throughput_events_per_s": round(sum(p.throughput or 0.0 for p in partitions), 1),
         "applied": applied,
         "dead_lettered": dead,

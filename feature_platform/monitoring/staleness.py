@@ -13,6 +13,7 @@ from feature_platform.errors import TimestampError
 from feature_platform.monitoring.levels import AlertLevel
 from feature_platform.monitoring.thresholds import AlertThresholds
 from feature_platform.specs import FeatureView, FreshnessTier, StalenessKind
+from feature_platform.specs.durations import human_duration
 
 _US = timedelta(microseconds=1)
 
@@ -59,28 +60,29 @@ class StalenessReport:
         return max(lags) if lags else None
 
     def to_metadata(self) -> dict[str, object]:
-        """JSON-friendly metadata (durations in seconds) for a Dagster asset check result."""
+        """JSON-friendly metadata for a Dagster asset check result and an alert's details;
+        durations read as "2 hours 5 minutes" (None when unknown)."""
         return {
             "view": self.view,
             "tier": self.tier.value,
             "staleness_kind": self.kind.value,
-            "staleness_s": _seconds(self.staleness),
+            "staleness": _duration(self.staleness),
             "level": self.level.name,
             "priority": self.level.priority,
             "reasons": list(self.reasons),
             "evaluated_at": self.now.isoformat(),
-            "expected_freshness_s": self.expected_freshness.total_seconds(),
-            "feature_lag_s": _seconds(self.feature_lag),
-            "online_feature_lag_s": _seconds(self.online_feature_lag),
-            "offline_feature_lag_s": _seconds(self.offline_feature_lag),
-            "materialization_lag_s": _seconds(self.materialization_lag),
+            "expected_freshness": _duration(self.expected_freshness),
+            "feature_lag": _duration(self.feature_lag),
+            "online_feature_lag": _duration(self.online_feature_lag),
+            "offline_feature_lag": _duration(self.offline_feature_lag),
+            "materialization_lag": _duration(self.materialization_lag),
             "online_entity_count": self.online_entity_count,
             "entities_without_value": self.entities_without_value,
             "stale_entity_count": self.stale_entity_count,
             "stale_rate": self.stale_rate,
-            "age_p50_s": _seconds(self.age_p50),
-            "age_p95_s": _seconds(self.age_p95),
-            "age_p99_s": _seconds(self.age_p99),
+            "age_p50": _duration(self.age_p50),
+            "age_p95": _duration(self.age_p95),
+            "age_p99": _duration(self.age_p99),
             "materialization_failed": self.materialization_failed,
             "online_unreachable": self.online_unreachable,
             "online_lost": self.online_lost,
@@ -171,7 +173,7 @@ def compute_staleness(
         if judged is not None:
             reasons += _lag_rule(what, judged, expected, limits)
     if stale_rate is not None:
-        share = f"{stale_rate:.1%} of {len(ages_us)} entities older than {expected}"
+        share = f"{stale_rate:.1%} of {len(ages_us)} entities older than {human_duration(expected)}"
         if limits.critical_stale_rate is not None and stale_rate > limits.critical_stale_rate:
             reasons.append(
                 (AlertLevel.CRITICAL, f"stale rate {share} > {limits.critical_stale_rate:.0%}")
@@ -184,12 +186,14 @@ def compute_staleness(
         interval = max(view.partitioning.step, expected)
         limit = max(interval * limits.materialization_lag_factor, expected * limits.warning_lag_factor)
         if mat_lag > limit:
-            reasons.append((AlertLevel.WARNING, f"last materialization {mat_lag} ago > {limit}"))
+            reasons.append(
+                (AlertLevel.WARNING, f"last materialization {human_duration(mat_lag)} ago > {human_duration(limit)}")
+            )
     if (
         kind is StalenessKind.EVENT and limits.warn_on_p99_over_ttl and view.ttl is not None
         and p99 is not None and p99 > view.ttl
     ):
-        reasons.append((AlertLevel.WARNING, f"p99 online age {p99} > ttl {view.ttl}"))
+        reasons.append((AlertLevel.WARNING, f"p99 online age {human_duration(p99)} > ttl {human_duration(view.ttl)}"))
     if offline_lag is None and online_lag is None and mat_lag is None and not online_unreachable:
         reasons.append((AlertLevel.WARNING, "no data: nothing materialized offline or online"))
 
@@ -223,7 +227,7 @@ def _lag_rule(
     where: str, lag: timedelta, expected: timedelta, limits: AlertThresholds
 ) -> list[tuple[AlertLevel, str]]:
     ratio = lag / expected
-    text = f"{where} {lag} is {ratio:.1f}x the expected {expected}"
+    text = f"{where} {human_duration(lag)} is {ratio:.1f}x the expected {human_duration(expected)}"
     if ratio > limits.critical_lag_factor:
         return [(AlertLevel.CRITICAL, f"{text} (> {limits.critical_lag_factor:g}x)")]
     if ratio > limits.warning_lag_factor:
@@ -257,5 +261,5 @@ def _utc(ts: datetime, what: str) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
+def _duration(value: timedelta | None) -> str | None:
+    return None if value is None else human_duration(value)

@@ -79,7 +79,7 @@ def test_pagerduty_body_shape_from_a_real_staleness_report() -> None:
     assert payload["source"] == "feature_platform"
     details = payload["custom_details"]
     assert details["level"] == "CRITICAL" and details["priority"] == "P2"
-    assert details["online_feature_lag_s"] == 7200.0
+    assert details["online_feature_lag"] == "2 hours"
 
 
 def test_dedup_escalation_and_resolve() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -15,6 +16,18 @@ from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.online.keys import MARKER_SUFFIX
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, Partitioning
+
+HUMAN_DURATION = re.compile(r"-?\d+(\.\d+)? (day|hour|minute|second)s?( \d+ (hour|minute|second)s?)*")
+"""A duration as :func:`feature_platform.specs.durations.human_duration` writes it."""
+_UNIT_SECONDS = {"day": 86_400, "hour": 3_600, "minute": 60, "second": 1}
+
+
+def seconds_of(text: str) -> float:
+    """The seconds of a duration in words ("1 day 2 hours", "0.25 seconds")."""
+    if not HUMAN_DURATION.fullmatch(text):
+        raise ValueError(f"not a duration in words: {text!r}")
+    parts = re.findall(r"(-?\d+(?:\.\d+)?) (day|hour|minute|second)", text)
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts)
 
 
 def platform_for(settings: Settings) -> FeaturePlatformResource:

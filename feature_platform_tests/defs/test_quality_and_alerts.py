@@ -1,5 +1,6 @@
 """Issue 5 in Dagster: freshness policies, blocking validation, staleness checks, paging."""
 
+import re
 from datetime import timedelta
 
 import dagster as dg
@@ -16,7 +17,14 @@ from feature_platform.monitoring import freshness_windows
 from feature_platform.settings import Settings
 from feature_platform.specs import FreshnessTier, Partitioning
 from feature_platform_tests.alerting.webhook_server import webhook_server
-from feature_platform_tests.defs.helpers import definitions_for, platform_for, redis_dump, run_range
+from feature_platform_tests.defs.helpers import (
+    HUMAN_DURATION,
+    definitions_for,
+    platform_for,
+    redis_dump,
+    run_range,
+    seconds_of,
+)
 from feature_platform_tests.redis_server import RedisServer
 from feature_platform_tests.sample_platform import SampleWarehouse
 
@@ -90,14 +98,24 @@ def test_staleness_checks_measure_each_view_against_its_tier(
     assert profile.metadata["online_entity_count"].value == len(sample_warehouse.summary.user_ids)
     # The sample's newest events are hours old: far behind a 15-minute promise (CRITICAL),
     # well within a daily one.
-    assert sessions.metadata["feature_lag_s"].value > 5 * 15 * 60
+    assert seconds_of(sessions.metadata["feature_lag"].value) > 5 * 15 * 60
     assert not sessions.passed and sessions.severity is dg.AssetCheckSeverity.ERROR
     assert sessions.metadata["level"].value == "CRITICAL"
-    assert purchases.passed and purchases.metadata["feature_lag_s"].value < 2 * 24 * 3600
+    assert purchases.passed and seconds_of(purchases.metadata["feature_lag"].value) < 2 * 24 * 3600
     assert purchases.metadata["online_entity_count"].value > 0
-    for name in ("age_p50_s", "age_p95_s", "age_p99_s", "stale_rate", "materialization_lag_s"):
-        assert purchases.metadata[name].value is not None
-    assert purchases.metadata["age_p50_s"].value <= purchases.metadata["age_p99_s"].value
+    assert purchases.metadata["stale_rate"].value is not None
+    # Every duration reads as words ("5 hours 12 minutes 3 seconds"): no float seconds, no
+    # timedelta text ("1 day, 5:12:03").
+    durations = ("staleness", "expected_freshness", "feature_lag", "online_feature_lag", "offline_feature_lag",
+                 "materialization_lag", "age_p50", "age_p95", "age_p99")
+    for name in durations:
+        text = purchases.metadata[name].value
+        assert isinstance(text, str) and HUMAN_DURATION.fullmatch(text), (name, text)
+    assert purchases.metadata["expected_freshness"].value == "1 day"
+    assert seconds_of(purchases.metadata["age_p50"].value) <= seconds_of(purchases.metadata["age_p99"].value)
+    for evaluation in (purchases, sessions):  # the reasons name durations in words too
+        assert not re.search(r"\d:\d\d:\d\d", str(evaluation.metadata["reasons"].value) + str(evaluation.description))
+    assert "the expected 15 minutes" in str(sessions.metadata["reasons"].value)
 
 
 def test_alert_sensor_pages_once_escalates_on_outage_and_resolves(

@@ -134,7 +134,7 @@ def test_online_lag_escalates_independently_of_offline() -> None:
     report = staleness(make_view(), [timedelta(hours=2)] * 3)
     assert report.online_feature_lag == timedelta(hours=2)
     assert report.level is AlertLevel.CRITICAL
-    assert any(r.startswith("online feature lag 2:00:00 is 8.0x") for r in report.reasons)
+    assert any(r.startswith("online feature lag 2 hours is 8.0x") for r in report.reasons)
 
 
 def test_emergencies_override_everything() -> None:
@@ -171,7 +171,7 @@ def test_materialization_lag_rule_uses_the_longer_of_partition_and_expected() ->
     late = staleness(view, None, last_materialization=NOW - timedelta(minutes=91))
     assert ok.level is AlertLevel.OK
     assert late.level is AlertLevel.WARNING
-    assert late.reasons[0].startswith("last materialization 1:31:00 ago")
+    assert late.reasons[0].startswith("last materialization 1 hour 31 minutes ago")
 
 
 def test_p99_over_ttl_warns_and_no_data_warns() -> None:
@@ -179,7 +179,7 @@ def test_p99_over_ttl_warns_and_no_data_warns() -> None:
     ages = [timedelta(hours=1)] * 98 + [timedelta(hours=31)] * 2  # 2% stale, p99 = 31 h
     report = staleness(view, ages)
     assert report.level is AlertLevel.WARNING
-    assert report.reasons == ("p99 online age 1 day, 7:00:00 > ttl 1 day, 6:00:00",)
+    assert report.reasons == ("p99 online age 1 day 7 hours > ttl 1 day 6 hours",)
     empty = staleness(view, None, offline_max_event_ts=None, last_materialization=None)
     assert empty.level is AlertLevel.WARNING and empty.reasons[0].startswith("no data")
 
@@ -228,7 +228,7 @@ def test_metadata_is_json_and_table_lists_each_view() -> None:
     metadata = broken.to_metadata()
     json.dumps(metadata)
     assert metadata["level"] == "EMERGENCY" and metadata["priority"] == "P1"
-    assert metadata["online_feature_lag_s"] == 7200.0
+    assert metadata["online_feature_lag"] == "2 hours" and metadata["expected_freshness"] == "15 minutes"
     lines = format_staleness_table([healthy, broken]).splitlines()
     assert lines[0].split()[:3] == ["VIEW", "TIER", "LEVEL"]
     assert lines[1].split()[:3] == ["v_batch", "batch", "OK"]
