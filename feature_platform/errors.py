@@ -115,5 +115,10 @@ class OnlineStorePermissionError(OnlineStoreError):
     """Redis ACLs refused a command: the credentials may not touch these keys."""
 
 
+class GenerationError(OnlineStoreError):
+    """A generation of a view's online values cannot be published, flipped to or rolled
+    back to (the message says why; the served generation is unchanged)."""
+
+
 class OnlineStoreUnavailableError(TransientError):
     """The online store (Redis) cannot be reached."""

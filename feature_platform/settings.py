@@ -14,7 +14,7 @@ settings never starts a service. Secrets (webhook URL, routing key, tenant Redis
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -84,6 +84,10 @@ class OnlineWriteSettings(_Section):
     socket_timeout_s: float = Field(
         default=5.0, gt=0, allow_inf_nan=False, description="Longest wait for a reply in batch traffic; a timed-out round trip is retried once."
     )
+    generation_retention: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0),
+        description="How long the generation a swap (online publish-generation) replaced stays for a rollback.",
+    )
 
 
 class OnlineReadSettings(_Section):
@@ -95,6 +99,9 @@ class OnlineReadSettings(_Section):
     read_timeout_s: float = Field(
         default=0.25, gt=0, allow_inf_nan=False,
         description="Longest wait for Redis's reply to an online read (SDK, serve, /health); not retried on timeout.",
+    )
+    generation_refresh_s: float = Field(
+        default=1.0, ge=0, description="Seconds a reader trusts a view's served generation before asking Redis again (0: every read)."
     )
 
 

@@ -13,10 +13,19 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from feature_platform.cli import demo, inspect, materialize, monitor, recovery, serve, stream
+from feature_platform.cli import (
+    demo,
+    inspect,
+    materialize,
+    monitor,
+    online,
+    recovery,
+    serve,
+    stream,
+)
 from feature_platform.errors import FeaturePlatformError
 
-COMMANDS: tuple[ModuleType, ...] = (demo, inspect, materialize, stream, recovery, monitor, serve)
+COMMANDS: tuple[ModuleType, ...] = (demo, inspect, materialize, stream, recovery, online, monitor, serve)
 
 
 def parser() -> argparse.ArgumentParser:

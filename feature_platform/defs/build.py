@@ -28,7 +28,7 @@ from feature_platform.defs.monitoring import (
 from feature_platform.defs.ops import hourly_incremental_job, online_cleanup_job
 from feature_platform.defs.partitions import first_partition_day, view_partitions_def
 from feature_platform.defs.quality_checks import build_quality_checks
-from feature_platform.defs.recovery import rebuild_online_job
+from feature_platform.defs.recovery import rebuild_online_job, swap_generation_job
 from feature_platform.defs.resources import (
     FeaturePlatformResource,
     spark_resource,
@@ -83,7 +83,7 @@ def build_definitions(
     )
     jobs: list[object] = [
         *materialize_jobs, *correction_jobs, validation_job, monitoring_job, hourly_incremental_job,
-        online_cleanup_job, rebuild_online_job, spark_stream_catch_up_job,
+        online_cleanup_job, rebuild_online_job, swap_generation_job, spark_stream_catch_up_job,
     ]
     resources: dict[str, object] = {
         "feature_platform": platform,

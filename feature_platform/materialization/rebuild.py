@@ -170,7 +170,7 @@ class RangeProgress:
         )
 
 
-def _latest_rows(view: FeatureView, offline_store: OfflineStore, now: datetime) -> tuple[pa.Table, list[tuple[object, ...]]]:
+def latest_offline_rows(view: FeatureView, offline_store: OfflineStore, now: datetime) -> tuple[pa.Table, list[tuple[object, ...]]]:
     """The newest offline row per entity within the ttl, sorted by join key, and the keys."""
     start = now - view.ttl if view.ttl is not None else None
     rows = latest_per_entity(offline_store.read(view, start, None), view.join_keys)
@@ -281,7 +281,7 @@ def rebuild_online(
             progress = RangeProgress(root, view)
             if fresh:
                 progress.clear()
-            rows, keys = _latest_rows(view, offline_store, now)
+            rows, keys = latest_offline_rows(view, offline_store, now)
             loading.append((view, keys))
             results.append(
                 _rebuild_view(view, offline_store, online_store, progress, options, rate, records, rebuild_id, rows, keys, log)

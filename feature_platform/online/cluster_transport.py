@@ -140,10 +140,14 @@ class ClusterTransport:
 
     def read_hashes(
         self, keys: Sequence[bytes], fields: tuple[bytes, ...], doing: str,
-        replica_ok: Sequence[bool] | None = None,
+        replica_ok: Sequence[bool] | None = None, extra: Sequence[Sequence[object]] = (),
     ) -> list[Any]:
-        """``HMGET key *fields`` of every key (one round trip per node involved)."""
-        return self.execute([(b"HMGET", key, *fields) for key in keys], doing, replica_ok)
+        """``HMGET key *fields`` of every key, then the ``extra`` commands (each on its own
+        key's master), in one round trip per node involved; the replies in that order."""
+        commands = [(b"HMGET", key, *fields) for key in keys] + [tuple(command) for command in extra]
+        if replica_ok is not None and extra:
+            replica_ok = [*replica_ok, *([False] * len(extra))]
+        return self.execute(commands, doing, replica_ok)
 
     def _round_trip(
         self, commands: Sequence[Sequence[object]], replica_ok: Sequence[bool] | None

@@ -21,6 +21,11 @@ before the tag may hold a brace (identifiers cannot), so msgpack entity bytes th
 ``{`` or ``}`` never form an accidental tag. The tag is in every key, on a single Redis too,
 so one layout serves both topologies.
 
+A view can hold several generations of its values (:mod:`feature_platform.online.generations`):
+generation 0 is the layout above; generation ``g >= 1`` puts ``~g<g>`` after the view's name
+(``fs:<tenant>:<view>~g<g>:{<bucket>}<entity>``), and the hash :func:`generation_key` says
+which generation readers are served.
+
 A hot key spread over N copies (:mod:`feature_platform.online.spreading`) keeps copy ``i``
 under ``{<bucket>.<i>}`` in place of its tag, and the tenant's registry of spread keys is
 the hash :func:`hot_registry_key`.
@@ -47,15 +52,29 @@ BUCKETS = 1024
 _TAGS = [b"{%d}" % bucket for bucket in range(BUCKETS)]
 MARKER_SUFFIX = b"\xc1marker"
 """The last part of a view's publish marker key (see :attr:`ViewKeys.marker`)."""
+GENERATION_MARK = "~g"
+"""Between a view's name and a generation number in that generation's key prefix."""
 L2_PREFIX = b"l2:"
 """The prefix of the L2 cache's copies (see :mod:`feature_platform.online.l2_cache`)."""
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 
-def view_prefix(tenant: str, view: str) -> bytes:
-    """The key prefix of every entity of ``view`` for ``tenant``: ``fs:{tenant}:{view}:``."""
-    return f"{KEY_NAMESPACE}:{tenant}:{view}:".encode()
+def view_prefix(tenant: str, view: str, generation: int = 0) -> bytes:
+    """The key prefix of every entity of ``view`` for ``tenant``: ``fs:{tenant}:{view}:``,
+    or ``fs:{tenant}:{view}~g{generation}:`` for a generation above 0."""
+    return f"{KEY_NAMESPACE}:{tenant}:{_generation_name(view, generation)}:".encode()
+
+
+def _generation_name(view: str, generation: int) -> str:
+    return view if generation == 0 else f"{view}{GENERATION_MARK}{generation}"
+
+
+def generation_key(tenant: str, view: str) -> bytes:
+    """The hash saying which generation of ``view`` is served: ``fs:{tenant}:{view}~gen``
+    (fields in :mod:`feature_platform.online.generations`). It has no hash tag: on a cluster
+    it is one plain key, in another slot than the values."""
+    return f"{KEY_NAMESPACE}:{tenant}:{view}~gen".encode()
 
 
 def tenant_pattern(tenant: str) -> str:
@@ -66,6 +85,11 @@ def tenant_pattern(tenant: str) -> str:
 def entity_tag(entity: bytes) -> bytes:
     """The hash tag ``{<bucket>}`` of an encoded entity."""
     return _TAGS[zlib.crc32(entity) % BUCKETS]
+
+
+def key_tag(key: bytes) -> bytes:
+    """The hash tag ``{...}`` of any entity key or copy (nothing before it holds a brace)."""
+    return key[key.index(b"{") : key.index(b"}") + 1]
 
 
 def split_tag(rest: bytes) -> tuple[bytes, bytes]:
@@ -107,23 +131,32 @@ def primary_key(key: bytes) -> bytes:
 class ViewKeys:
     """The keys of one feature view for one tenant: build them, scan for them, read them."""
 
-    __slots__ = ("_cut", "events_prefix", "marker", "pattern", "prefix", "tiles_prefix")
+    __slots__ = ("_cut", "events_prefix", "generation", "marker", "pattern", "prefix", "tiles_prefix")
 
-    def __init__(self, tenant: str, view: str) -> None:
-        self.prefix = view_prefix(tenant, view)
+    def __init__(self, tenant: str, view: str, generation: int = 0) -> None:
+        self.generation = generation
+        """Which generation of the view's values these keys hold (0: the first, whose keys
+        carry no generation)."""
+        self.prefix = view_prefix(tenant, view, generation)
         self.tiles_prefix = StreamKeys.tiles_prefix(tenant, view)
         """The prefix of the view's tile hashes (stream views with windowed aggregations)."""
         self.events_prefix = StreamKeys.events_prefix(tenant, view)
         """The prefix of the view's kept-event sorted sets (the windows' edge events)."""
         self.pattern = self.prefix + b"*"
-        """The ``SCAN MATCH`` glob of every key of the view."""
-        self.marker = self.prefix + MARKER_SUFFIX
+        """The ``SCAN MATCH`` glob of every key of the view's generation."""
+        self.marker = view_prefix(tenant, view) + MARKER_SUFFIX
         """The view's publish marker (a hash: run id, entity count, time). After the prefix
         an entity key goes on with its ``{bucket}`` tag, the marker with the byte ``0xc1``
         (which msgpack never emits either): it cannot collide with an entity, it stays
         under the tenant's prefix (and ACL pattern), and as it has no tag it is a plain
-        single key on a cluster. Entity scans skip it: it has no event time."""
+        single key on a cluster. Entity scans skip it: it has no event time. One per view,
+        whatever its generation."""
         self._cut = len(self.prefix)
+
+    def is_entity(self, key: bytes) -> bool:
+        """Whether a key found by :attr:`pattern` is an entity's value (or a copy of one),
+        not the view's marker."""
+        return key[self._cut : self._cut + 1] == b"{"
 
     def key(self, values: Sequence[object]) -> bytes:
         """The key of one entity from its checked join-key values, in key order."""
@@ -155,7 +188,7 @@ class ViewKeys:
 
     def tag(self, key: bytes) -> bytes:
         """The hash tag of one of this view's keys (keys of one tag share a cluster slot)."""
-        return key[self._cut : key.index(b"}", self._cut) + 1]
+        return key_tag(key)
 
     def tiles_of(self, keys: Sequence[bytes]) -> list[bytes]:
         """The tile hashes of this (stream) view's entity keys (``fs:{tenant}:{view}~tiles:{entity}``)."""
@@ -185,12 +218,14 @@ class ParsedKey:
     tenant: str
     view: str
     entity: tuple[object, ...]
+    generation: int = 0
 
 
 def parse_key(key: bytes) -> ParsedKey:
     """Take any key of the layout apart (the first three ``:`` end the prefix)."""
-    _, tenant, view, rest = key.split(b":", 3)
-    return ParsedKey(tenant.decode(), view.decode(), tuple(_unpack(split_tag(rest)[1])))
+    _, tenant, name, rest = key.split(b":", 3)
+    view, _, generation = name.decode().partition(GENERATION_MARK)
+    return ParsedKey(tenant.decode(), view, tuple(_unpack(split_tag(rest)[1])), int(generation or 0))
 
 
 def _unpack(data: bytes) -> list[object]:

@@ -2,7 +2,8 @@
 
 The operations live in small modules: :mod:`.store_core` (settings, pools, key layouts,
 publish markers), :mod:`.store_reads`, :mod:`.store_writes`, :mod:`.store_spreading` (hot
-keys) and :mod:`.store_cleanup` (scans, deletes, cleanup). Keys are built and parsed by
+keys), :mod:`.store_cleanup` (scans, deletes, cleanup) and :mod:`.store_generations`
+(generations of a view's values, for an atomic swap; :mod:`.generations`). Keys are built and parsed by
 :mod:`feature_platform.online.keys` only, round trips go through
 :mod:`feature_platform.online.transport`. One hash per entity,
 ``fs:<tenant>:<view>:{<bucket>}<entity>``, with three fields:
@@ -37,13 +38,15 @@ from __future__ import annotations
 from typing import cast
 
 from feature_platform.online.store_cleanup import StoreCleanup
+from feature_platform.online.store_generations import StoreGenerations
 from feature_platform.online.store_reads import REPLICA_TIERS, StoreReads
 from feature_platform.online.store_spreading import StoreSpreading
+from feature_platform.specs import FeatureView
 
 __all__ = ["REPLICA_TIERS", "RedisOnlineStore"]
 
 
-class RedisOnlineStore(StoreReads, StoreSpreading, StoreCleanup):
+class RedisOnlineStore(StoreReads, StoreSpreading, StoreCleanup, StoreGenerations):
     """The online store on Redis (see the module docstring for layout and rules; the
     constructor's settings: :class:`~feature_platform.online.store_core.RedisStoreCore`)."""
 
@@ -57,3 +60,12 @@ class RedisOnlineStore(StoreReads, StoreSpreading, StoreCleanup):
                 self.url, tenant, _pools=self._pools, _siblings=self._siblings, **self._settings  # type: ignore[arg-type]
             )
         return store
+
+    def pinned(self, view: FeatureView, generation: int) -> RedisOnlineStore:
+        """This store (same tenant and pool, no caches) reading and writing ``generation``
+        of ``view`` whatever generation is served: to load and validate a new generation
+        before the flip. Do not close it (it shares this store's pool)."""
+        settings = {**self._settings, "cache": None, "l2": None}
+        return RedisOnlineStore(
+            self.url, self.tenant, _pools=self._pools, _siblings={}, _pinned={view.name: generation}, **settings  # type: ignore[arg-type]
+        )

@@ -279,6 +279,18 @@ end
 return 0
 """
 
+# A view's generation flip: the served generation moves from ARGV[1] to ARGV[2] in one
+# HSET, only if ARGV[1] is still the one served (two flips never interleave). Returns the
+# generation served before (ARGV[1] when it flipped).
+FLIP_GENERATION = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'cur') or '0')
+if current ~= tonumber(ARGV[1]) then
+  return current
+end
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'at', ARGV[3], 'prev_until', ARGV[4])
+return current
+"""
+
 
 def _sha(source: str) -> str:
     return hashlib.sha1(source.encode()).hexdigest()
@@ -288,10 +300,12 @@ WRITE_IF_NEWER_SHA = _sha(WRITE_IF_NEWER)
 APPLY_STREAM_BATCH_SHA = _sha(APPLY_STREAM_BATCH)
 DELETE_IF_EVENT_SHA = _sha(DELETE_IF_EVENT)
 MERGE_IF_UNCHANGED_SHA = _sha(MERGE_IF_UNCHANGED)
+FLIP_GENERATION_SHA = _sha(FLIP_GENERATION)
 SCRIPTS = {
     _sha(source): source
     for source in (
-        WRITE_IF_NEWER, DELETE_IF_EVENT, MERGE_IF_UNCHANGED, PUSH_IF_NOT_BEHIND, APPLY_STREAM_BATCH, REPLAY_DEAD_LETTERS, ACQUIRE_LEASE, RELEASE_LEASE
+        WRITE_IF_NEWER, DELETE_IF_EVENT, MERGE_IF_UNCHANGED, PUSH_IF_NOT_BEHIND, APPLY_STREAM_BATCH, REPLAY_DEAD_LETTERS, ACQUIRE_LEASE, RELEASE_LEASE,
+        FLIP_GENERATION,
     )
 }
 """Every script by SHA."""
@@ -350,7 +364,7 @@ _FUNCTIONS = {
     _sha(source): (_function_name(name, source), source)
     for name, source in (
         ("write_if_newer", WRITE_IF_NEWER), ("delete_if_event", DELETE_IF_EVENT),
-        ("merge_if_unchanged", MERGE_IF_UNCHANGED),
+        ("merge_if_unchanged", MERGE_IF_UNCHANGED), ("flip_generation", FLIP_GENERATION),
     )
 }
 FUNCTION_NAMES = {sha: name for sha, (name, _) in _FUNCTIONS.items()}

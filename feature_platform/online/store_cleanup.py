@@ -48,9 +48,8 @@ class StoreCleanup(RedisStoreCore):
 
     def delete_entities(self, view: FeatureView, keys: Iterable[Mapping[str, object]]) -> int:
         """Delete entities of ``view`` by join keys; returns how many existed."""
-        layout = self.view_keys(view)
+        layout, spread = self._write_layout(view)
         primaries = [layout.key(entity_key_values(k, view, "the keys to delete")) for k in keys]
-        spread = self._spread_table(force=True)
         copies = [copy for key in primaries if key in spread for copy in spread.keys_of(key)[1:]]
         if copies:
             self.transport.execute([("DEL", copy) for copy in copies], f"deleting from {view.name!r}")

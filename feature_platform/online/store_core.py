@@ -9,6 +9,7 @@ transport, the caches, the spread hot keys, the view key layouts); the operation
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,9 @@ from feature_platform.errors import ConfigError
 from feature_platform.online.cache import L1Cache
 from feature_platform.online.cluster_transport import ClusterTransport
 from feature_platform.online.connection import RedisEndpoint, redact_url
+from feature_platform.online.generations import DEFAULT_REFRESH_S, GenerationTable, parse_generation
 from feature_platform.online.hotspots import ShardLoad, shard_loads
-from feature_platform.online.keys import ViewKeys, hot_registry_key
+from feature_platform.online.keys import ViewKeys, generation_key, hot_registry_key
 from feature_platform.online.l2_cache import L2Cache
 from feature_platform.online.results import PublishMarker
 from feature_platform.online.spreading import SpreadTable
@@ -59,6 +61,9 @@ class RedisStoreCore(OnlineStore):
     everything else (writes, scans, cleanup; retried once). ``spread_refresh_s``: how often a
     reader reloads which hot keys are spread (:meth:`spread`). ``l2``: an optional shared
     cache in another Redis, between ``cache`` (L1) and the store (:class:`L2Cache`).
+    ``generation_refresh_s``: how long a reader trusts the served generation of a view it
+    last read before asking Redis again (:mod:`feature_platform.online.generations`; 0:
+    ask on every read).
     """
 
     def __init__(
@@ -80,8 +85,10 @@ class RedisStoreCore(OnlineStore):
         replica_reads: bool = False,
         spread_refresh_s: float = 5.0,
         l2: L2Cache | None = None,
+        generation_refresh_s: float = DEFAULT_REFRESH_S,
         _pools: TenantPools | None = None,
         _siblings: dict[str, RedisStoreCore] | None = None,
+        _pinned: Mapping[str, int] | None = None,
     ) -> None:
         check_identifier(tenant, "Tenant")
         if batch_size < 1:
@@ -90,6 +97,8 @@ class RedisStoreCore(OnlineStore):
             raise ConfigError(f"script_keys must be >= 1, got {script_keys}")
         if write_rate_limit is not None and write_rate_limit <= 0:
             raise ConfigError(f"write_rate_limit must be > 0 rows/s or None, got {write_rate_limit}")
+        if generation_refresh_s < 0:
+            raise ConfigError(f"generation_refresh_s must be >= 0 seconds, got {generation_refresh_s}")
         RedisEndpoint.parse(url)
         self.url = url
         self.tenant = tenant
@@ -110,6 +119,7 @@ class RedisStoreCore(OnlineStore):
             "replica_reads": replica_reads,
             "spread_refresh_s": spread_refresh_s,
             "l2": l2,
+            "generation_refresh_s": generation_refresh_s,
         }
         self._pools = _pools or TenantPools(
             pool_options(max_connections, socket_timeout, socket_connect_timeout, "Batch (socket_timeout)"),
@@ -128,7 +138,10 @@ class RedisStoreCore(OnlineStore):
         self.replica_reads = replica_reads
         self._hot_registry = hot_registry_key(tenant)
         self._spread = SpreadTable(spread_refresh_s)
-        self._view_keys: dict[str, ViewKeys] = {}
+        self._view_keys: dict[tuple[str, int], ViewKeys] = {}
+        self._generations = GenerationTable(generation_refresh_s)
+        self._generation_keys: dict[str, bytes] = {}
+        self._pinned = dict(_pinned or {})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact_url(self.endpoint.url)!r}, tenant={self.tenant!r})"
@@ -143,16 +156,46 @@ class RedisStoreCore(OnlineStore):
 
         return TenantLogs(self.url, self.routing)
 
-    def view_keys(self, view: FeatureView) -> ViewKeys:
-        """The key layout of ``view``'s entities for this store's tenant."""
-        keys = self._view_keys.get(view.name)
+    def view_keys(self, view: FeatureView, generation: int | None = None) -> ViewKeys:
+        """The key layout of ``view``'s entities for this store's tenant, in ``generation``
+        (default: the generation served now, asked from Redis)."""
+        if generation is None:
+            generation = self.generation(view)
+        keys = self._view_keys.get((view.name, generation))
         if keys is None:
-            keys = self._view_keys[view.name] = ViewKeys(self.tenant, view.name)
+            keys = self._view_keys[(view.name, generation)] = ViewKeys(self.tenant, view.name, generation)
         return keys
 
     def prefix(self, view: FeatureView) -> bytes:
-        """``fs:{tenant}:{view}:``, the key prefix of ``view``'s entities."""
+        """``fs:{tenant}:{view}:``, the key prefix of the served generation of ``view``'s entities."""
         return self.view_keys(view).prefix
+
+    def generation(self, view: FeatureView) -> int:
+        """The generation of ``view`` this store reads and writes: the one Redis serves
+        now (one round trip), or the one this store is pinned to (:meth:`pinned`)."""
+        pinned = self._pinned.get(view.name)
+        if pinned is not None:
+            return pinned
+        (reply,) = self.transport.execute(
+            [("HGET", self._generation_key(view.name), "cur")], f"reading the served generation of {view.name!r}"
+        )
+        generation = parse_generation(reply)
+        self._generations.set(view.name, generation)
+        return generation
+
+    def _served_generation(self, view: FeatureView) -> tuple[int, bool]:
+        """A read's ``(generation, fresh)`` of ``view``: from the cache, fresh if younger
+        than ``generation_refresh_s`` (a pinned store's is always fresh)."""
+        pinned = self._pinned.get(view.name)
+        if pinned is not None:
+            return pinned, True
+        return self._generations.get(view.name)
+
+    def _generation_key(self, view_name: str) -> bytes:
+        key = self._generation_keys.get(view_name)
+        if key is None:
+            key = self._generation_keys[view_name] = generation_key(self.tenant, view_name)
+        return key
 
     def ping(self) -> None:
         """Raise OnlineStoreUnavailableError if Redis does not answer within the read timeout."""
@@ -165,6 +208,21 @@ class RedisStoreCore(OnlineStore):
     def close(self) -> None:
         """Disconnect every pool (shared with the stores of :meth:`for_tenant`)."""
         self._pools.disconnect()
+
+    def _write_layout(self, view: FeatureView) -> tuple[ViewKeys, SpreadTable]:
+        """A write's key layout (the generation served now) and the spread hot keys,
+        reloaded: one round trip for both."""
+        pinned = self._pinned.get(view.name)
+        commands: list[tuple[object, ...]] = [("HGETALL", self._hot_registry)]
+        if pinned is None:
+            commands.append(("HGET", self._generation_key(view.name), "cur"))
+        replies = self.transport.execute(commands, f"reading the spread hot keys and the generation of {view.name!r}")
+        self._spread.load(replies[0])
+        if pinned is not None:
+            return self.view_keys(view, pinned), self._spread
+        generation = parse_generation(replies[1])
+        self._generations.set(view.name, generation)
+        return self.view_keys(view, generation), self._spread
 
     def _spread_table(self, force: bool = False, via: RedisTransport | ClusterTransport | None = None) -> SpreadTable:
         """The spread hot keys, reloaded from Redis (``via`` a transport, default the batch
@@ -181,7 +239,7 @@ class RedisStoreCore(OnlineStore):
         """Replace ``view``'s publish marker (one hash, no expiry; one HSET of every field,
         so it is atomic on a single node and on a cluster alike)."""
         self.transport.execute(
-            [("HSET", self.view_keys(view).marker, b"run", marker.run_id, b"entities", marker.entities,
+            [("HSET", self.view_keys(view, 0).marker, b"run", marker.run_id, b"entities", marker.entities,
               b"at", marker.written_at)],
             f"writing the publish marker of {view.name!r}",
         )
@@ -189,7 +247,7 @@ class RedisStoreCore(OnlineStore):
     def read_marker(self, view: FeatureView) -> PublishMarker | None:
         """``view``'s publish marker, or None when Redis has none."""
         (reply,) = self.transport.execute(
-            [("HGETALL", self.view_keys(view).marker)], f"reading the publish marker of {view.name!r}"
+            [("HGETALL", self.view_keys(view, 0).marker)], f"reading the publish marker of {view.name!r}"
         )
         if not reply:
             return None

@@ -16,6 +16,7 @@ from typing import Any
 from feature_platform.errors import MissingColumnError, OnlineStoreUnavailableError, SchemaError
 from feature_platform.online.cache import MISSING, answer_from_l1
 from feature_platform.online.codec import decode_values
+from feature_platform.online.generations import parse_generation
 from feature_platform.online.keys import check_key_value
 from feature_platform.online.response import OnlineResponse, StoredRow
 from feature_platform.online.store_core import READ_FIELDS, RedisStoreCore
@@ -23,6 +24,8 @@ from feature_platform.rows.timestamps import epoch_micros, utc_now_micros
 from feature_platform.specs import FreshnessTier, ValueType, ViewRequest
 from feature_platform.streaming.tiles import aggregate_row, edge_ranges, split_aggregate_requests
 
+_READ_ATTEMPTS = 3
+"""Reads of one request when flips keep coming (each reads every view from one generation)."""
 REPLICA_TIERS = frozenset({FreshnessTier.BATCH, FreshnessTier.STATIC})
 """Tiers whose reads may be answered by a replica (``replica_reads``): they accept the
 replica's lag (milliseconds, seconds in a bad moment); REAL_TIME and NEAR_REAL_TIME never."""
@@ -39,18 +42,58 @@ class StoreReads(RedisStoreCore):
         now: datetime | None = None,
         full_feature_names: bool = False,
     ) -> OnlineResponse:
-        """Features of ``requests`` for ``entity_rows``: one pipelined round trip for all."""
+        """Features of ``requests`` for ``entity_rows``: one pipelined round trip for all.
+
+        Each view is read from one generation (:mod:`feature_platform.online.generations`):
+        the cached one, asked again in the same round trip when the cache is older than
+        ``generation_refresh_s``; if Redis answers another, the read is done again."""
         now_micros = utc_now_micros() if now is None else epoch_micros(now)
         # Windowed aggregations of stream views are computed now from their tiles and edge events.
         requests, aggregates = split_aggregate_requests(requests)
-        join_keys, key_rows, request_keys = self._request_keys(requests, entity_rows)
+        generations: list[int] = []
+        stale: dict[str, int] = {}
+        for request, aggregate in zip(requests, aggregates, strict=True):
+            generation, fresh = (0, True) if aggregate else self._served_generation(request.view)
+            generations.append(generation)
+            if not fresh:
+                stale[request.view.name] = generation
+        for _ in range(_READ_ATTEMPTS):
+            join_keys, key_rows, request_keys = self._request_keys(requests, entity_rows, generations)
+            records, served, outage = self._read_values(requests, aggregates, request_keys, list(stale), now_micros)
+            if outage is not None and self.cache is not None:
+                return answer_from_l1(self.cache, outage, requests, request_keys, aggregates, join_keys, key_rows,
+                                      now_micros, full_feature_names)
+            moved = {name for name, generation in served.items() if generation != stale[name]}
+            if not moved:
+                break
+            # A flip since this process last looked: read those views again, wholly from
+            # the generation now served (the others' values are as good as before).
+            generations = [
+                served[r.view.name] if r.view.name in moved else g for r, g in zip(requests, generations, strict=True)
+            ]
+            stale = {name: served[name] for name in moved} if self._generations.refresh_s <= 0 else {}
+        return OnlineResponse(
+            join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
+        )
+
+    def _read_values(
+        self,
+        requests: Sequence[ViewRequest],
+        aggregates: Sequence[bool],
+        request_keys: list[list[bytes]],
+        check: list[str],
+        now_micros: int,
+    ) -> tuple[list[list[StoredRow | None]], dict[str, int], OnlineStoreUnavailableError | None]:
+        """The stored rows of every request's keys (L1, then L2, then Redis), the served
+        generation of the ``check``ed views, asked in the same round trip, and the error
+        when Redis could not be reached but an L1 cache can answer instead."""
         records: list[list[StoredRow | None]] = []
         pending: list[tuple[int, int, bytes]] = []
         tile_reads: list[tuple[int, int, bytes, bytes, list[tuple[int, int]]]] = []
         cache = self.cache
         for index, (request, keys) in enumerate(zip(requests, request_keys, strict=True)):
             if aggregates[index]:
-                layout = self.view_keys(request.view)
+                layout = self.view_keys(request.view, 0)
                 ranges = edge_ranges(request.view, request.features, now_micros)
                 tile_reads.extend(
                     (index, position, tiles_key, events_key, ranges)
@@ -72,14 +115,17 @@ class StoreReads(RedisStoreCore):
                 row_records = [None] * len(keys)
                 pending.extend((index, position, key) for position, key in enumerate(keys))
             records.append(row_records)
-        if pending:
+        served: dict[str, int] = {}
+        if pending or check:
             try:
-                replies = self._fetch(requests, pending)
+                replies, pointers = self._fetch(requests, pending, [self._generation_key(name) for name in check])
             except OnlineStoreUnavailableError as exc:
                 if cache is None:
                     raise
-                return answer_from_l1(cache, exc, requests, request_keys, aggregates, join_keys, key_rows,
-                                      now_micros, full_feature_names)
+                return records, served, exc
+            for name, reply in zip(check, pointers, strict=True):
+                served[name] = parse_generation(reply)
+                self._generations.set(name, served[name])
             fresh: list[tuple[bytes, StoredRow | None]] = []
             for (index, position, key), (event, created, blob) in zip(pending, replies, strict=True):
                 record = None if event is None else (int(event), int(created), decode_values(blob))
@@ -104,13 +150,14 @@ class StoreReads(RedisStoreCore):
                 records[index][position] = aggregate_row(
                     request.view, request.features, tiles_reply, event_replies, now_micros
                 )
-        return OnlineResponse(
-            join_keys, key_rows, requests, records, now_micros, full_feature_names=full_feature_names
-        )
+        return records, served, None
 
-    def _fetch(self, requests: Sequence[ViewRequest], pending: list[tuple[int, int, bytes]]) -> list[Any]:
+    def _fetch(
+        self, requests: Sequence[ViewRequest], pending: list[tuple[int, int, bytes]], pointers: list[bytes]
+    ) -> tuple[list[Any], list[Any]]:
         """``HMGET e c v`` replies of the ``(request index, row, key)`` items not in L1: from
-        the L2 cache where it has them, else from the store (then cached in L2)."""
+        the L2 cache where it has them, else from the store (then cached in L2); and the
+        ``HGET cur`` replies of the generation hashes ``pointers``, in the same round trip."""
         replies: list[Any] = [None] * len(pending)
         todo = list(range(len(pending)))
         l2 = self.l2
@@ -122,12 +169,13 @@ class StoreReads(RedisStoreCore):
                 for i, hit in zip(cacheable, hits, strict=True):
                     replies[i] = hit
                 todo = [i for i in todo if replies[i] is None or replies[i] is MISSING]
-        if todo:
+        pointer_replies: list[Any] = []
+        if todo or pointers:
             replica_ok = None
             if self.replica_reads:
                 allowed = [request.view.tier in REPLICA_TIERS for request in requests]
                 replica_ok = [allowed[pending[i][0]] for i in todo]
-            fetched = self._read_spread([pending[i][2] for i in todo], replica_ok)
+            fetched, pointer_replies = self._read_spread([pending[i][2] for i in todo], replica_ok, pointers)
             for i, reply in zip(todo, fetched, strict=True):
                 replies[i] = reply
             if l2 is not None:
@@ -136,29 +184,35 @@ class StoreReads(RedisStoreCore):
                     for i, reply in zip(todo, fetched, strict=True)
                     if l2.enabled_for(tiers[i])
                 )
-        return replies
+        return replies, pointer_replies
 
-    def _read_spread(self, keys: list[bytes], replica_ok: list[bool] | None) -> list[Any]:
-        """``HMGET e c v`` of ``keys``, each spread hot key read from a random copy; a copy
-        found empty is read again from the key itself (a second round trip, rarely)."""
+    def _read_spread(
+        self, keys: list[bytes], replica_ok: list[bool] | None, pointers: list[bytes]
+    ) -> tuple[list[Any], list[Any]]:
+        """``HMGET e c v`` of ``keys``, each spread hot key read from a random copy, and
+        ``HGET cur`` of the generation hashes ``pointers``, in one round trip; a copy found
+        empty is read again from the key itself (a second round trip, rarely)."""
         reader = self.reader
         spread = self._spread_table(via=reader)
+        extra = [(b"HGET", pointer, b"cur") for pointer in pointers]
+        targets = [spread.pick(key) if key in spread else key for key in keys] if spread else keys
+        both = reader.read_hashes(targets, READ_FIELDS, "reading features", replica_ok, extra)
+        replies, pointer_replies = both[: len(keys)], both[len(keys) :]
         if not spread:
-            return reader.read_hashes(keys, READ_FIELDS, "reading features", replica_ok)
-        targets = [spread.pick(key) if key in spread else key for key in keys]
-        replies = reader.read_hashes(targets, READ_FIELDS, "reading features", replica_ok)
+            return replies, pointer_replies
         again = [i for i, (key, target) in enumerate(zip(keys, targets, strict=True))
                  if target is not key and replies[i][0] is None]
         if again:
             retry = reader.read_hashes([keys[i] for i in again], READ_FIELDS, "reading features")
             for i, reply in zip(again, retry, strict=True):
                 replies[i] = reply
-        return replies
+        return replies, pointer_replies
 
     def _request_keys(
-        self, requests: Sequence[ViewRequest], entity_rows: Sequence[Mapping[str, object]]
+        self, requests: Sequence[ViewRequest], entity_rows: Sequence[Mapping[str, object]], generations: list[int]
     ) -> tuple[list[str], list[tuple[object, ...]], list[list[bytes]]]:
-        """Join-key names, checked key values per row, and the Redis keys per request."""
+        """Join-key names, checked key values per row, and the Redis keys per request (of
+        the request's generation)."""
         join_keys: dict[str, ValueType] = {}
         for request in requests:
             for name, dtype in request.view.join_key_types.items():
@@ -181,7 +235,7 @@ class StoreReads(RedisStoreCore):
                 ) from None
         columns = list(zip(*key_rows, strict=True)) if key_rows else [() for _ in names]
         request_keys = [
-            self.view_keys(request.view).keys([columns[names.index(k)] for k in request.view.join_keys])
-            for request in requests
+            self.view_keys(request.view, generation).keys([columns[names.index(k)] for k in request.view.join_keys])
+            for request, generation in zip(requests, generations, strict=True)
         ]
         return names, key_rows, request_keys

@@ -56,9 +56,8 @@ class StoreSpreading(StoreWrites):
 
     def unspread(self, view: FeatureView, entities: Iterable[Mapping[str, object]]) -> int:
         """Stop spreading the keys of ``entities`` of ``view`` and delete their copies."""
-        layout = self.view_keys(view)
+        layout, spread = self._write_layout(view)
         keys = [layout.key(entity_key_values(e, view, "the entities to unspread")) for e in entities]
-        spread = self._spread_table(force=True)
         doing = f"unspreading hot keys of {view.name!r}"
         removed = self.transport.execute([("HDEL", self._hot_registry, key) for key in keys], doing)
         copies = [copy for key in keys for copy in spread.keys_of(key)[1:]]

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from feature_platform.errors import ConfigError
 from feature_platform.online.codec import decode_values, encode_values
+from feature_platform.online.keys import key_tag
 from feature_platform.online.latest import latest_per_entity
 from feature_platform.online.results import (
     MergeResult,
@@ -80,7 +81,8 @@ class StoreWrites(RedisStoreCore):
         else:
             skipped_expired = 0
             expire_at = [""] * latest.num_rows
-        keys = self.view_keys(view).keys([latest.column(k).to_pylist() for k in view.join_keys])
+        layout, spread = self._write_layout(view)
+        keys = layout.keys([latest.column(k).to_pylist() for k in view.join_keys])
         blobs = _encode_rows(latest, view)
         event_list, created = events.tolist(), latest.column("created_timestamp").cast(pa.int64()).to_pylist()
         report: Callable[[int, int, int], None] | None = None
@@ -92,7 +94,6 @@ class StoreWrites(RedisStoreCore):
                         skipped_expired, time.monotonic() - started, unchanged,
                     )
                 )
-        spread = self._spread_table(force=True)
         written, unchanged = self._write_rows(
             view, keys, event_list, created, expire_at, blobs, report, min(limits) if limits else None
         )
@@ -125,11 +126,11 @@ class StoreWrites(RedisStoreCore):
         for name in features:
             view.feature(name)
         arrow = latest_per_entity(view_table(rows, view, f"the rows merged into {view.name!r}"), view.join_keys)
-        keys = self.view_keys(view).keys([arrow.column(k).to_pylist() for k in view.join_keys])
+        layout, spread = self._write_layout(view)
+        keys = layout.keys([arrow.column(k).to_pylist() for k in view.join_keys])
         events = arrow.column("event_timestamp").cast(pa.int64()).to_pylist()
         created = arrow.column("created_timestamp").cast(pa.int64()).to_pylist()
         columns = {name: arrow.column(name).to_pylist() for name in features}
-        spread = self._spread_table(force=True)
         pending: list[tuple[bytes, bytes, bytes, bytes, bytes]] = []
         absent = other_pair = 0
         for start in range(0, len(keys), self.batch_size):
@@ -175,8 +176,7 @@ class StoreWrites(RedisStoreCore):
         if not self.transport.single_slot_calls:
             return self._write_batches(view, keys, events, created, expire_at, blobs, None, report, limit)
         # A script call's keys must share a slot: rows of one bucket go together.
-        tag = self.view_keys(view).tag
-        tags = [tag(key) for key in keys]
+        tags = [key_tag(key) for key in keys]
         order = sorted(range(len(keys)), key=tags.__getitem__)
         return self._write_batches(
             view, [keys[i] for i in order], [events[i] for i in order], [created[i] for i in order],

@@ -94,11 +94,19 @@ class RedisTransport:
 
     def read_hashes(
         self, keys: Sequence[bytes], fields: tuple[bytes, ...], doing: str,
-        replica_ok: Sequence[bool] | None = None,
+        replica_ok: Sequence[bool] | None = None, extra: Commands = (),
     ) -> list[Any]:
-        """``HMGET key *fields`` of every key in one round trip (one Redis has no replicas
-        to offer: ``replica_ok`` is for the cluster transport)."""
-        return self.execute(pack_hmget(keys, fields), doing)
+        """``HMGET key *fields`` of every key, then the ``extra`` commands, in one round
+        trip; their replies in that order (one Redis has no replicas to offer:
+        ``replica_ok`` is for the cluster transport)."""
+        packed = pack_hmget(keys, fields)
+        if extra:
+            pack = hiredis.pack_command
+            packed = PackedCommands(
+                packed.data + b"".join([pack(tuple(command)) for command in extra]),  # type: ignore[arg-type]  # hiredis stub types a 1-tuple
+                packed.count + len(extra),
+            )
+        return self.execute(packed, doing)
 
     def round_trip(self, commands: Commands | PackedCommands) -> list[Any]:
         """One pipelined round trip, errors untranslated (see :meth:`execute`)."""

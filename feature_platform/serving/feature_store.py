@@ -60,6 +60,7 @@ class FeatureStore:
                 self.settings.redis_url, tenant=self.settings.tenant, tenants=self.settings.tenant_routing(),
                 replica_reads=reading.replica_reads, l2=L2Cache(reading.l2_url) if reading.l2_url else None,
                 **self.settings.online_timeouts(),
+                generation_refresh_s=reading.generation_refresh_s,
             )
         return self._online_store
 

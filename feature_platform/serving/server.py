@@ -417,6 +417,7 @@ def run_server(settings: Settings, host: str | None = None, port: int | None = N
         settings.redis_url, settings.tenant, cache=L1Cache(), tenants=settings.tenant_routing(),
         replica_reads=reading.replica_reads, l2=L2Cache(reading.l2_url) if reading.l2_url else None,
         **settings.online_timeouts(),
+        generation_refresh_s=reading.generation_refresh_s,
     )
     serve(
         host or settings.server.host, port or settings.server.port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from feature_platform.online.keys import (
     check_key_value,
     decode_entity,
     encode_entity,
+    generation_key,
     parse_key,
 )
 from feature_platform.specs import ValueType, ViewRequest
@@ -97,6 +99,18 @@ def test_the_key_layout_builds_and_parses_its_own_keys() -> None:
 def test_int_keys_are_compact() -> None:
     assert ViewKeys("t", "v").key([42]) == b"fs:t:v:{603}\x2a"
     assert len(encode_entity([10**12])) == 9
+
+
+def test_generations_have_their_own_keys_beside_generation_0() -> None:
+    first, third = ViewKeys("t", "v"), ViewKeys("t", "v", 3)
+    assert third.key([42]) == b"fs:t:v~g3:{603}\x2a" and first.key([42]) == b"fs:t:v:{603}\x2a"
+    assert parse_key(third.key([42])) == ParsedKey("t", "v", (42,), 3)
+    assert parse_key(first.key([42])) == ParsedKey("t", "v", (42,), 0)
+    # Neither generation's scan pattern matches the other's keys, the marker or the generation hash.
+    assert not fnmatch.fnmatchcase(third.key([42]).decode(), first.pattern.decode())
+    assert not fnmatch.fnmatchcase(generation_key("t", "v").decode(), first.pattern.decode())
+    assert third.marker == first.marker and not first.is_entity(first.marker) and first.is_entity(first.key([1]))
+    assert third.tag(third.key([42])) == first.tag(first.key([42])) == b"{603}"
 
 
 def test_key_values_are_type_checked() -> None:

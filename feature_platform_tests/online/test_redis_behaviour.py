@@ -35,8 +35,13 @@ def test_a_read_of_many_views_and_entities_is_one_round_trip(
         [ViewRequest(PROFILE, ("country",)), ViewRequest(SCORES, ("score", "count"))],
         [{"user_id": i} for i in range(100)],
     )
-    assert trips == [200]
+    # 200 HMGET and, in the same round trip, the served generation of SCORES (the write
+    # just read PROFILE's; a reader asks again after generation_refresh_s).
+    assert trips == [201]
     assert response.to_dict()["country"] == ["FR"] * 100
+    trips.clear()
+    store.read([ViewRequest(PROFILE, ("country",)), ViewRequest(SCORES, ("score",))], [{"user_id": 1}])
+    assert trips == [2]
 
 
 def test_writes_are_batched_by_batch_size(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,8 +51,9 @@ def test_writes_are_batched_by_batch_size(redis_url: str, monkeypatch: pytest.Mo
     real = store.transport.round_trip
     monkeypatch.setattr(store.transport, "round_trip", lambda commands: trips.append(len(commands)) or real(commands))
     assert store.write(PROFILE, profile_rows(list(range(100)))).written == 100
-    # The spread hot keys (one HGETALL), then 40 + 40 + 20 rows; EVALSHA of <= 15 keys.
-    assert trips == [1, 3, 3, 2]
+    # The spread hot keys and the served generation (HGETALL + HGET, one round trip), then
+    # 40 + 40 + 20 rows; EVALSHA of <= 15 keys.
+    assert trips == [2, 3, 3, 2]
 
 
 def test_publish_reduces_once_and_reports_progress_per_round_trip(
