@@ -10,6 +10,7 @@ from feature_platform.defs.feature_view_assets import (
     build_feature_view_assets,
     build_stream_source_assets,
 )
+from feature_platform.defs.hot_shards import build_hot_shard_sensor
 from feature_platform.defs.io_managers import offline_io_manager, online_io_manager
 from feature_platform.defs.jobs import (
     AssetJob,
@@ -110,13 +111,15 @@ def build_definitions(
 def _sensors(
     views: list[FeatureView], materialize_jobs: list[AssetJob], online_views: list[FeatureView]
 ) -> list[dg.SensorDefinition]:
-    """Late data for the views that read tables, alerts for every online view, and the
-    stream health sensor when there are stream views."""
+    """Late data for the views that read tables, alerts for every online view, hot Redis
+    shards, and the stream health sensor when there are stream views."""
     batch_views = [v for v in views if not v.is_stream]
     # A stream view's staleness is its processor's lag (SEMANTICS.md): the stream health
     # sensor measures and pages it, so the freshness alerts cover the other views.
     alerted = [v for v in online_views if not v.is_stream]
-    sensors = [build_late_data_sensor(batch_views, materialize_jobs), build_alert_sensor(alerted)]
+    sensors = [
+        build_late_data_sensor(batch_views, materialize_jobs), build_alert_sensor(alerted), build_hot_shard_sensor(),
+    ]
     if len(batch_views) < len(views):
         sensors.append(build_stream_health_sensor(views))
     return sensors

@@ -79,4 +79,6 @@ def test_ui_shows_dbt_to_offline_to_online_lineage_and_the_automation(dagster_de
     assert schedules["weekly_validation"] == "0 4 * * 1"
     assert schedules["daily_stream_correction"] == "30 2 * * *"
     assert schedules["near_real_time_microbatch"] == "3-59/5 * * * *"
-    assert {s["name"] for s in repository["sensors"]} == {"late_data_sensor", "on_call_alert_sensor", "stream_health_sensor"}
+    assert {s["name"] for s in repository["sensors"]} == {
+        "late_data_sensor", "on_call_alert_sensor", "stream_health_sensor", "hot_shard_sensor",
+    }
