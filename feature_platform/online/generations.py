@@ -24,6 +24,11 @@ old generation, intact, until then). The L1 and L2 caches hold values by key, an
 carry their generation, so neither can answer a read of the new generation with an old
 value.
 
+The generation hash has no expiry, so ``volatile-ttl`` never evicts it; under
+``allkeys-lru`` every reader touches it each ``generation_refresh_s``, which keeps it among
+the most recently used keys. A Redis that lost it (restarted empty) serves generation 0,
+and the loss detection of :mod:`feature_platform.materialization.online_loss` applies.
+
 This is not the publish marker (:class:`~feature_platform.online.PublishMarker`), which
 says which run last published a view, to notice a store that lost its data.
 """

@@ -6,7 +6,8 @@ keys), :mod:`.store_cleanup` (scans, deletes, cleanup) and :mod:`.store_generati
 (generations of a view's values, for an atomic swap; :mod:`.generations`). Keys are built and parsed by
 :mod:`feature_platform.online.keys` only, round trips go through
 :mod:`feature_platform.online.transport`. One hash per entity,
-``fs:<tenant>:<view>:{<bucket>}<entity>``, with three fields:
+``fs:<tenant>:<view>:{<bucket>}<entity>`` (``<view>~g<n>:`` in generation ``n`` of a view,
+see :mod:`.generations`), with three fields:
 
 * ``e``: event timestamp, integer microseconds since the Unix epoch (UTC);
 * ``c``: created timestamp, same unit;
