@@ -34,6 +34,9 @@ from feature_platform.specs._validation import check_identifier
 if TYPE_CHECKING:
     from feature_platform.online.tenancy import TenantRouting
     from feature_platform.serving.rate_limit import TenantRateLimiter
+    from feature_platform.specs import Registry
+    from feature_platform.streaming.processor import ProcessorOptions
+    from feature_platform.streaming.spark.job import SparkStreamOptions
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PARTITIONS_START = date(2026, 1, 1)
@@ -136,6 +139,73 @@ class OnCallSettings(_Section):
     max_attempts: int = Field(default=3, ge=1)
 
 
+class StreamProcessorSettings(_Section):
+    """The embedded stream processor (``feature-platform stream``): its buffers and timings."""
+
+    batch_size: int = Field(default=2000, ge=1, description="Log entries read per partition per round.")
+    max_in_flight: int = Field(
+        default=20_000, ge=1, description="Entries read per round over all partitions: the processor's memory bound."
+    )
+    block_ms: int = Field(default=100, ge=1, description="How long a read waits for new entries.")
+    lease_ttl_ms: int = Field(
+        default=10_000, ge=1, description="A partition lease's life; a dead processor's partitions are taken over after it."
+    )
+    heartbeat_s: float = Field(default=1.0, gt=0, description="Heartbeat period (liveness for the stream health sensor).")
+    progress_interval_s: float = Field(default=5.0, gt=0, description="Minimum time between two progress reports.")
+    backoff_initial_s: float = Field(default=0.1, gt=0, description="First retry delay while Redis is down.")
+    backoff_max_s: float = Field(default=5.0, gt=0, description="Longest retry delay while Redis is down.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> StreamProcessorSettings:
+        if self.max_in_flight < self.batch_size:
+            raise ValueError(f"max_in_flight ({self.max_in_flight}) must be >= batch_size ({self.batch_size})")
+        return self
+
+
+class StreamSparkSettings(_Section):
+    """The Spark engine of ``feature-platform stream --engine spark``."""
+
+    trigger_seconds: float = Field(default=1.0, gt=0, description="Micro-batch interval.")
+    max_rows_per_batch: int = Field(default=10_000, ge=1, description="Rows per micro-batch at most.")
+    checkpoint_dir: Path | None = Field(default=None, description="Query checkpoints (default: <data_dir>/spark_checkpoints).")
+
+    @field_validator("checkpoint_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).resolve()
+
+
+class StreamPushSettings(_Section):
+    """Push rate limits (``FeatureStore.push`` and ``POST /push``), per tenant, in events/s."""
+
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="Events/s a tenant without its own push_rate_limit may push (None: unlimited)."
+    )
+    burst: float | None = Field(default=None, gt=0, description="Bucket size of those tenants (default: one second of events).")
+
+
+class StreamSourceSettings(_Section):
+    """A deployment's overrides of one stream source's spec (None: the spec's value)."""
+
+    partitions: int | None = Field(
+        default=None, ge=1, le=1024,
+        description="Stream partitions (re-partitions the log: stop the processors and drain it first).",
+    )
+    max_lag: int | None = Field(default=None, ge=1, description="Unprocessed events per partition above which push answers 429.")
+    shed_lag: int | None = Field(default=None, ge=1, description="Lag above which views that opt in shed events.")
+
+
+class StreamSettings(_Section):
+    """The real-time path: the processor, the Spark engine, push rate limits, source overrides."""
+
+    processor: StreamProcessorSettings = StreamProcessorSettings()
+    spark: StreamSparkSettings = StreamSparkSettings()
+    push: StreamPushSettings = StreamPushSettings()
+    sources: dict[str, StreamSourceSettings] = Field(
+        default={}, description="Overrides of stream sources' partitions, max_lag and shed_lag, by source name."
+    )
+
+
 class TenantSettings(_Section):
     """Where one tenant's online data lives and how fast it may read.
 
@@ -146,6 +216,9 @@ class TenantSettings(_Section):
     database: int | None = Field(default=None, ge=0)
     url: SecretStr | None = None
     rate_limit: float | None = Field(default=None, gt=0, description="Requests/s on the feature server (None: the server's default).")
+    push_rate_limit: float | None = Field(
+        default=None, gt=0, description="Events/s this tenant may push (None: stream.push.rate_limit)."
+    )
 
     @model_validator(mode="after")
     def _one_isolation(self) -> TenantSettings:
@@ -184,6 +257,7 @@ class Settings(_Section):
     backfill: BackfillSettings = BackfillSettings()
     server: ServerSettings = ServerSettings()
     on_call: OnCallSettings = OnCallSettings()
+    stream: StreamSettings = StreamSettings()
     tenants: dict[str, TenantSettings] = {}
 
     def __init__(self, **data: Any) -> None:
@@ -291,6 +365,64 @@ class Settings(_Section):
 
         per_tenant = {name: t.rate_limit for name, t in self.tenants.items() if t.rate_limit is not None}
         return TenantRateLimiter(self.server.rate_limit, burst=self.server.burst, per_tenant=per_tenant)
+
+    def push_rate_limiter(self) -> TenantRateLimiter | None:
+        """The per-tenant push limits in events/s (``stream.push``, tenants' ``push_rate_limit``);
+        None when no limit is configured."""
+        from feature_platform.serving.rate_limit import TenantRateLimiter
+
+        per_tenant = {name: t.push_rate_limit for name, t in self.tenants.items() if t.push_rate_limit is not None}
+        push = self.stream.push
+        if push.rate_limit is None and not per_tenant:
+            return None
+        return TenantRateLimiter(push.rate_limit, burst=push.burst, per_tenant=per_tenant)
+
+    def processor_options(self, **changes: Any) -> ProcessorOptions:
+        """The stream processor's options from ``stream.processor``, with ``changes`` (command
+        line flags) applied."""
+        from feature_platform.streaming.processor import ProcessorOptions
+
+        return ProcessorOptions(**{**self.stream.processor.model_dump(), **changes})
+
+    def spark_stream_options(self, **changes: Any) -> SparkStreamOptions:
+        """The Spark engine's options from ``stream.spark``, with ``changes`` applied."""
+        from feature_platform.streaming.spark.job import SparkStreamOptions
+
+        spark = self.stream.spark
+        values: dict[str, Any] = {
+            "checkpoint_dir": spark.checkpoint_dir or self.data_dir / "spark_checkpoints",
+            "trigger_seconds": spark.trigger_seconds,
+            "max_rows_per_batch": spark.max_rows_per_batch,
+        }
+        return SparkStreamOptions(**{**values, **changes})
+
+    def load_registry(self) -> Registry:
+        """The project's feature views and services (``registry``), with the stream sources'
+        overrides of ``stream.sources`` applied to every view that reads them."""
+        from dataclasses import replace
+
+        from feature_platform.specs import Registry, load_registry
+
+        registry = load_registry(self.registry)
+        overrides = self.stream.sources
+        if not overrides:
+            return registry
+        known = {v.stream_source.name: v.stream_source for v in registry.views if v.is_stream}
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"stream.sources names {unknown}, which no feature view of {self.registry!r} reads; "
+                f"its stream sources: {sorted(known)}"
+            )
+        replaced = {
+            name: replace(source, **overrides[name].model_dump(exclude_none=True))
+            for name, source in known.items() if name in overrides
+        }
+        views = [
+            replace(v, source=replaced[v.stream_source.name]) if v.is_stream and v.stream_source.name in replaced else v
+            for v in registry.views
+        ]
+        return Registry(views, registry.services)
 
     def served_tenants(self) -> list[str]:
         """The default tenant and every configured one: what ``serve`` answers for."""

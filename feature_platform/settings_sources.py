@@ -27,7 +27,9 @@ SHORT_ENV_NAMES: dict[str, tuple[str, ...]] = {
 }
 """Environment variables with names of their own, and the setting each one sets."""
 
-_PATH_FIELDS: tuple[tuple[str, ...], ...] = (("data_dir",), ("checkpoint_dir",), ("dbt", "project_dir"))
+_PATH_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("data_dir",), ("checkpoint_dir",), ("dbt", "project_dir"), ("stream", "spark", "checkpoint_dir")
+)
 
 
 class _ShortEnvNames(PydanticBaseSettingsSource):

@@ -20,10 +20,9 @@ def register(commands: Any) -> None:
 def run_list(args: argparse.Namespace) -> None:
     """Print the registry's views, features and services."""
     from feature_platform.settings import load_settings
-    from feature_platform.specs import load_registry
     from feature_platform.specs.durations import human_duration
 
-    registry = load_registry(load_settings().registry)
+    registry = load_settings().load_registry()
     print("Feature views")
     print(format_table(
         ("NAME", "ENTITY", "FEATURES", "TIER", "PARTITIONING", "TTL", "ONLINE", "OWNER"),
@@ -54,10 +53,9 @@ def _source(view: Any) -> str:
 def run_describe(args: argparse.Namespace) -> None:
     """Print one view's spec: source, keys, timing, owner, tags and features."""
     from feature_platform.settings import load_settings
-    from feature_platform.specs import load_registry
     from feature_platform.specs.durations import human_duration
 
-    view = load_registry(load_settings().registry).view(args.view)
+    view = load_settings().load_registry().view(args.view)
     fields = [
         ("name", view.name),
         ("description", view.description or "-"),

@@ -69,10 +69,9 @@ def run_materialize(args: argparse.Namespace) -> None:
     from feature_platform.defs.instance import platform_instance
     from feature_platform.run_output import output_to_file
     from feature_platform.settings import load_settings
-    from feature_platform.specs import load_registry
 
     settings = load_settings()
-    registry = load_registry(settings.registry)
+    registry = settings.load_registry()
     views = [registry.view(name) for name in args.views] if args.views else registry.views
     log_path = settings.logs_dir / "materialize.log"
     with tqdm(unit="partition", desc="materialize") as bar, output_to_file(log_path):
@@ -102,10 +101,9 @@ def run_incremental(args: argparse.Namespace) -> None:
 def run_backfill(args: argparse.Namespace) -> None:
     """A resumable backfill of one view, or with ``--dry-run`` a recompute diff."""
     from feature_platform.settings import load_settings
-    from feature_platform.specs import load_registry
 
     settings = load_settings()
-    view = load_registry(settings.registry).view(args.view)
+    view = settings.load_registry().view(args.view)
     if args.dry_run:
         from feature_platform.materialization import connect_warehouse
         from feature_platform.materialization.backfill import preview_recompute

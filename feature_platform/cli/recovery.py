@@ -30,10 +30,9 @@ def run(args: argparse.Namespace) -> None:
     from feature_platform.offline import OfflineStore
     from feature_platform.online import RedisOnlineStore
     from feature_platform.settings import load_settings
-    from feature_platform.specs import load_registry
 
     settings = load_settings()
-    registry = load_registry(settings.registry)
+    registry = settings.load_registry()
     views = [registry.view(v) for v in args.view] if args.view else registry.views
     options = RebuildOptions(
         range_entities=args.range_entities, workers=args.workers, max_rows_per_s=args.max_rate,

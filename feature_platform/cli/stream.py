@@ -33,10 +33,17 @@ def register(commands: Any) -> None:
         help="only this partition of a source (repeatable; default: all, shared with other processors)",
     )
     stream.add_argument("--until-idle", action="store_true", help="stop once every partition is drained")
-    stream.add_argument("--batch-size", type=int, default=2000, help="entries read per partition per round")
     stream.add_argument(
-        "--lease-ttl-ms", type=int, default=10_000,
-        help="partition lease life; a dead processor's partitions are taken over after it (default 10000)",
+        "--batch-size", type=int, help="entries read per partition per round (default: stream.processor.batch_size)"
+    )
+    stream.add_argument(
+        "--max-in-flight", type=int,
+        help="entries read per round over all partitions, the memory bound (default: stream.processor.max_in_flight)",
+    )
+    stream.add_argument(
+        "--lease-ttl-ms", type=int,
+        help="partition lease life; a dead processor's partitions are taken over after it "
+        "(default: stream.processor.lease_ttl_ms)",
     )
     stream.add_argument(
         "--engine", choices=["embedded", "spark"], default="embedded",
@@ -44,11 +51,15 @@ def register(commands: Any) -> None:
     )
     stream.add_argument("--master", help="spark engine: the Spark master URL")
     stream.add_argument(
-        "--checkpoint-dir", type=Path, help="spark engine: query checkpoints (default <data dir>/spark_checkpoints)"
+        "--checkpoint-dir", type=Path,
+        help="spark engine: query checkpoints (default: stream.spark.checkpoint_dir, else <data dir>/spark_checkpoints)",
     )
-    stream.add_argument("--trigger-seconds", type=float, default=1.0, help="spark engine: micro-batch interval (default 1)")
     stream.add_argument(
-        "--max-rows-per-batch", type=int, default=10_000, help="spark engine: rows per micro-batch at most (default 10000)"
+        "--trigger-seconds", type=float, help="spark engine: micro-batch interval (default: stream.spark.trigger_seconds)"
+    )
+    stream.add_argument(
+        "--max-rows-per-batch", type=int,
+        help="spark engine: rows per micro-batch at most (default: stream.spark.max_rows_per_batch)",
     )
     stream_commands = stream.add_subparsers(dest="stream_command")
     replay = stream_commands.add_parser(
@@ -64,10 +75,9 @@ def run(args: argparse.Namespace) -> None:
     import logging
 
     from feature_platform.settings import load_settings
-    from feature_platform.specs import load_registry
 
     settings = load_settings()
-    registry = load_registry(settings.registry)
+    registry = settings.load_registry()
     views = [registry.view(v) for v in args.view] if args.view else [v for v in registry.views if v.is_stream]
     if args.stream_command == "replay-dead-letters":
         from feature_platform.streaming.dead_letters import replay_dead_letters
@@ -80,19 +90,18 @@ def run(args: argparse.Namespace) -> None:
     if args.engine == "spark":
         _spark_stream(args, settings, views)
         return
-    from feature_platform.streaming.processor import (
-        ProcessorOptions,
-        run_processor,
-        stop_on_signals,
-    )
+    from feature_platform.streaming.processor import run_processor, stop_on_signals
 
     partitions: dict[str, list[int]] = {}
     for source, number in args.partition or []:
         partitions.setdefault(source, []).append(number)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ProcessorOptions(
-        batch_size=args.batch_size, max_in_flight=max(20_000, args.batch_size), lease_ttl_ms=args.lease_ttl_ms
-    )
+    flags = {"batch_size": args.batch_size, "max_in_flight": args.max_in_flight, "lease_ttl_ms": args.lease_ttl_ms}
+    changes = {name: value for name, value in flags.items() if value is not None}
+    if args.batch_size is not None and args.max_in_flight is None:
+        # A larger batch than the configured bound raises the bound with it.
+        changes["max_in_flight"] = max(settings.stream.processor.max_in_flight, args.batch_size)
+    options = settings.processor_options(**changes)
     with stop_on_signals() as stop:
         report = run_processor(
             settings, views, partitions=partitions or None, until_idle=args.until_idle, options=options, stop=stop,
@@ -108,17 +117,13 @@ def _spark_stream(args: argparse.Namespace, settings: Settings, views: Sequence[
     if args.partition:
         raise ConfigError("--partition is for the embedded engine: the Spark engine owns every partition of its sources")
     from feature_platform.streaming.processor import stop_on_signals
-    from feature_platform.streaming.spark.job import (
-        SparkStreamOptions,
-        run_spark_stream,
-        spark_session,
-    )
+    from feature_platform.streaming.spark.job import run_spark_stream, spark_session
 
-    options = SparkStreamOptions(
-        checkpoint_dir=args.checkpoint_dir or settings.data_dir / "spark_checkpoints",
-        trigger_seconds=args.trigger_seconds,
-        max_rows_per_batch=args.max_rows_per_batch,
-    )
+    flags = {
+        "checkpoint_dir": args.checkpoint_dir, "trigger_seconds": args.trigger_seconds,
+        "max_rows_per_batch": args.max_rows_per_batch,
+    }
+    options = settings.spark_stream_options(**{name: value for name, value in flags.items() if value is not None})
     with stop_on_signals() as stop:
         stream = run_spark_stream(
             settings, views, options=options, until_idle=args.until_idle, stop=stop, spark=spark_session(args.master)

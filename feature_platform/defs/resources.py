@@ -17,7 +17,7 @@ from pydantic import PrivateAttr
 from feature_platform.materialization import require_warehouse
 from feature_platform.offline.duckdb_sql import use_utc
 from feature_platform.settings import Settings, load_settings
-from feature_platform.specs import Registry, load_registry
+from feature_platform.specs import Registry
 
 if TYPE_CHECKING:
     from feature_platform.materialization.online_loss import PublishRecords
@@ -64,7 +64,7 @@ class FeaturePlatformResource(dg.ConfigurableResource):
     @cached_property
     def feature_registry(self) -> Registry:
         """The project's feature views and services."""
-        return load_registry(self.settings.registry)
+        return self.settings.load_registry()
 
     def offline_store(self) -> OfflineStore:
         """The Parquet offline store under the data folder."""

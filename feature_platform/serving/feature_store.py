@@ -12,7 +12,7 @@ import pyarrow as pa
 from feature_platform.offline import OfflineStore, point_in_time_join
 from feature_platform.online import L2Cache, OnlineResponse, OnlineStore, RedisOnlineStore
 from feature_platform.settings import Settings, load_settings
-from feature_platform.specs import Registry, ViewRequest, load_registry
+from feature_platform.specs import Registry, ViewRequest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,7 +38,7 @@ class FeatureStore:
         online_store: OnlineStore | None = None,
     ) -> None:
         self.settings = settings or load_settings()
-        self.registry = registry or load_registry(self.settings.registry)
+        self.registry = registry or self.settings.load_registry()
         self._offline_store = offline_store
         self._online_store = online_store
         self._stream_log: StreamLog | None = None
@@ -207,7 +207,9 @@ class FeatureStore:
 
         stream = find_source(self.registry.views, source)
         if self._stream_log is None:
-            self._stream_log = StreamLog(self.settings.redis_url, self.settings.tenant)
+            self._stream_log = StreamLog(
+                self.settings.redis_url, self.settings.tenant, rate_limiter=self.settings.push_rate_limiter()
+            )
         return self._stream_log.push(stream, rows)
 
     def close(self) -> None:

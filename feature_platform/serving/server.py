@@ -82,7 +82,7 @@ from feature_platform.serving.requests import (
     parse_request,
 )
 from feature_platform.settings import Settings
-from feature_platform.specs import Registry, load_registry
+from feature_platform.specs import Registry
 from feature_platform.streaming.push import TenantLogs
 
 logger = logging.getLogger(__name__)
@@ -393,12 +393,15 @@ def serve(
     tenants: Collection[str] | None = None,
     max_entities: int = 1000,
     log_level: str = "info",
+    stream_logs: TenantLogs | None = None,
 ) -> None:
-    """Run the feature server in the foreground until interrupted."""
+    """Run the feature server in the foreground until interrupted (``stream_logs``: see
+    :func:`create_app`)."""
     import uvicorn
 
     app = create_app(
-        registry, online_store, rate_limiter=rate_limiter, tenants=tenants, max_entities=max_entities
+        registry, online_store, rate_limiter=rate_limiter, tenants=tenants, max_entities=max_entities,
+        stream_logs=stream_logs,
     )
     logger.info("feature server on http://%s:%d (online store %r)", host, port, online_store)
     try:
@@ -421,7 +424,8 @@ def run_server(settings: Settings, host: str | None = None, port: int | None = N
     )
     serve(
         host or settings.server.host, port or settings.server.port,
-        registry=load_registry(settings.registry), online_store=store,
+        registry=settings.load_registry(), online_store=store,
         rate_limiter=settings.rate_limiter(), tenants=settings.served_tenants(),
         max_entities=settings.server.max_entities,
+        stream_logs=TenantLogs(settings.redis_url, settings.tenant_routing(), rate_limiter=settings.push_rate_limiter()),
     )

@@ -35,7 +35,7 @@ from feature_platform.online.tenancy import TenantRouting
 from feature_platform.online.transport import RedisTransport
 from feature_platform.rows.timestamps import from_micros
 from feature_platform.settings import Settings
-from feature_platform.specs import FeatureView, StreamSource, load_registry
+from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.streaming.apply import BatchApplier
 from feature_platform.streaming.batch import BatchPlan, PartitionState
 from feature_platform.streaming.lease import Leases, new_owner_id
@@ -440,11 +440,12 @@ def run_processor(
     ``on_progress``: called at most every ``options.progress_interval_s`` with per-view
     progress (a hook for freshness reporting).
     """
-    chosen = list(views) if views is not None else load_registry(settings.registry).views
+    chosen = list(views) if views is not None else settings.load_registry().views
     tenant_name = tenant or settings.tenant
     url = (tenants or TenantRouting()).url_for(tenant_name, settings.redis_url)
     processor = StreamProcessor(
-        url, tenant_name, chosen, settings.offline_dir, partitions=partitions, options=options, on_progress=on_progress
+        url, tenant_name, chosen, settings.offline_dir, partitions=partitions,
+        options=options or settings.processor_options(), on_progress=on_progress,
     )
     return processor.run(until_idle=until_idle, stop=stop)
 

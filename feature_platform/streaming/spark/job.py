@@ -43,7 +43,7 @@ from feature_platform.online.connection import RedisEndpoint
 from feature_platform.online.tenancy import TenantRouting
 from feature_platform.online.transport import RedisTransport
 from feature_platform.settings import Settings
-from feature_platform.specs import FeatureView, StreamSource, load_registry
+from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.streaming.apply import BatchApplier
 from feature_platform.streaming.errors import StreamQueryFailedError
 from feature_platform.streaming.lease import Leases, new_owner_id
@@ -322,7 +322,7 @@ def run_spark_stream(
     """Run the stream views of ``settings`` on Spark until ``stop`` is set, or, with
     ``until_idle``, until every log partition is applied (``feature-platform stream --engine
     spark``). Returns the stopped stream (its queries' progress stays readable)."""
-    chosen = list(views) if views is not None else load_registry(settings.registry).views
+    chosen = list(views) if views is not None else settings.load_registry().views
     url = TenantRouting().url_for(settings.tenant, settings.redis_url)
     stream = SparkStream(
         spark or spark_session(),
@@ -330,7 +330,7 @@ def run_spark_stream(
         settings.tenant,
         chosen,
         settings.offline_dir,
-        options or SparkStreamOptions(checkpoint_dir=settings.data_dir / "spark_checkpoints"),
+        options or settings.spark_stream_options(),
     ).start()
     try:
         if until_idle:
