@@ -106,6 +106,12 @@ class OnlineReadSettings(_Section):
     generation_refresh_s: float = Field(
         default=1.0, ge=0, description="Seconds a reader trusts a view's served generation before asking Redis again (0: every read)."
     )
+    spread_hot_keys_above: float | None = Field(
+        default=None, gt=0,
+        description="`serve`: spread every key its L1 tracker sees read this many times a second or more (None: never).",
+    )
+    spread_copies: int = Field(default=3, ge=2, description="Keys a promoted hot key is spread over (itself and its copies).")
+    spread_interval_s: float = Field(default=10.0, gt=0, description="Seconds between two hot-key promotion passes of `serve`.")
 
 
 class BackfillSettings(_Section):

@@ -413,7 +413,8 @@ def serve(
 def run_server(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """``feature-platform serve``: the settings' feature registry for every configured tenant
     (``X-Tenant``; routed and rate-limited by ``settings.tenants``), with the L1 cache and
-    ``settings.online_read`` (replica reads, L2 cache, read timeouts).
+    ``settings.online_read`` (replica reads, L2 cache, read timeouts, and, with
+    ``spread_hot_keys_above``, the spreading of the hot keys its tracker detects).
     ``host`` and ``port`` default to ``settings.server``."""
     reading = settings.online_read
     store = RedisOnlineStore(
@@ -422,10 +423,21 @@ def run_server(settings: Settings, host: str | None = None, port: int | None = N
         **settings.online_timeouts(),
         generation_refresh_s=reading.generation_refresh_s,
     )
-    serve(
-        host or settings.server.host, port or settings.server.port,
-        registry=settings.load_registry(), online_store=store,
-        rate_limiter=settings.rate_limiter(), tenants=settings.served_tenants(),
-        max_entities=settings.server.max_entities,
-        stream_logs=TenantLogs(settings.redis_url, settings.tenant_routing(), rate_limiter=settings.push_rate_limiter()),
-    )
+    registry = settings.load_registry()
+    promoter = None
+    if reading.spread_hot_keys_above is not None:
+        from feature_platform.online.hot_key_promotion import HotKeyPromoter, PromotionPolicy
+
+        policy = PromotionPolicy(min_reads_per_s=reading.spread_hot_keys_above, copies=reading.spread_copies)
+        promoter = HotKeyPromoter(store, {v.name: v for v in registry.views}, policy).start(reading.spread_interval_s)
+    try:
+        serve(
+            host or settings.server.host, port or settings.server.port,
+            registry=registry, online_store=store,
+            rate_limiter=settings.rate_limiter(), tenants=settings.served_tenants(),
+            max_entities=settings.server.max_entities,
+            stream_logs=TenantLogs(settings.redis_url, settings.tenant_routing(), rate_limiter=settings.push_rate_limiter()),
+        )
+    finally:
+        if promoter is not None:
+            promoter.stop()
