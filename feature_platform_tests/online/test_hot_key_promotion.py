@@ -4,6 +4,8 @@ from a third keeps every copy consistent."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 
@@ -79,6 +81,22 @@ def test_a_hammered_entity_is_spread_and_reads_then_land_evenly_on_its_copies(
     for store in (server_store, reader, writer):
         store.close()
     raw.close()
+
+
+def test_the_promotion_thread_spreads_a_key_while_it_is_hammered(cluster_url: str) -> None:
+    store = RedisOnlineStore(cluster_url, "promo", cache=L1Cache(max_age_s={FreshnessTier.BATCH: 0}))
+    store.write(SCORES, rows(list(range(10)), 1))
+    key = store.view_keys(SCORES).key([3])
+    promoter = HotKeyPromoter(store, {SCORES.name: SCORES}, PromotionPolicy(min_reads_per_s=50)).start(interval_s=0.2)
+    try:
+        deadline = time.monotonic() + 10
+        while not store.transport.execute([("HEXISTS", hot_registry_key("promo"), key)], "test")[0]:
+            assert time.monotonic() < deadline, "the promotion thread never spread the hammered key"
+            count_of(store, 3)
+    finally:
+        promoter.stop()
+    assert store.transport.execute([("HLEN", hot_registry_key("promo"))], "test")[0] == 1
+    store.close()
 
 
 def test_promotion_needs_the_l1_tracker_and_a_sensible_policy(cluster_url: str) -> None:
