@@ -66,7 +66,8 @@ def build_pagerduty_event(
 def build_slack_message(alert: Alert, *, action: Action = "trigger") -> dict[str, object]:
     """A Slack incoming-webhook body: a ``text`` headline and one attachment of details."""
     if action == "resolve":
-        headline = f":white_check_mark: RESOLVED: feature view {alert.view!r} is healthy again"
+        # The healthy observation's own summary: a feature view, a stream view or the shards.
+        headline = f":white_check_mark: RESOLVED: {alert.summary}"
         color = _SLACK_COLORS[AlertLevel.OK]
     else:
         headline = f":rotating_light: {alert.summary}"

@@ -223,7 +223,7 @@ def test_slack_bodies_and_both_notifiers_together() -> None:
     assert {"title": "stale_rate", "value": "0.3", "short": True} in slack[0]["attachments"][0][
         "fields"
     ]  # type: ignore[index]
-    assert slack[1]["text"].startswith(":white_check_mark: RESOLVED")  # type: ignore[union-attr]
+    assert slack[1]["text"] == ":white_check_mark: RESOLVED: Feature view 'a' is healthy"
     assert "routing_key" not in slack[0]
 
 
