@@ -41,6 +41,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from feature_platform.feature_repo.sources import page_events
 from feature_platform.feature_repo.views import user_realtime_activity
 from feature_platform.online import RedisOnlineStore
 from feature_platform.online.keys import StreamKeys
@@ -69,7 +70,7 @@ FLOOR_GROUP = "floor"
 def bench_source(name: str, max_lag: int) -> StreamSource:
     """The demo's page events with the benchmark's backpressure threshold."""
     return StreamSource(
-        name, {"user_id": ValueType.INT64}, {"page": ValueType.STRING, "dwell_s": ValueType.FLOAT64},
+        name, {"user_id": ValueType.INT64}, dict(page_events.field_types),
         allowed_lateness=timedelta(minutes=2), partitions=4, max_lag=max_lag,
     )
 
@@ -237,7 +238,7 @@ def latency_phase(server: RedisServer, settings: Settings, rate: int, seconds: i
         now_ts = datetime.now(UTC)
         users = list(range(user + 1, user + batch + 1))
         user += batch
-        rows = [{"user_id": u, "event_timestamp": now_ts, "page": "/product", "dwell_s": 1.0} for u in users]
+        rows = [{"user_id": u, "event_timestamp": now_ts, "page": "/product", "dwell_s": 1.0, "category": "shoes"} for u in users]
         pushed_at = time.perf_counter()
         with lock:
             outstanding.update(dict.fromkeys(users, pushed_at))
@@ -283,6 +284,7 @@ def _producer_main(url: str, rate: float, seconds: float, seed: int, results: mp
             "event_timestamp": pa.array(np.full(batch, now_us), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
             "page": ["/product"] * batch,
             "dwell_s": rng.random(batch) * 60,
+            "category": ["shoes"] * batch,
         }
         table = pa.table(rows)
         while True:

@@ -45,3 +45,20 @@ def _fsync_path(path: Path, flags: int) -> None:
         _fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_durable_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents so that they survive a power loss (each new
+    directory's parent is fsynced after it is created)."""
+    path = Path(path)
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+        _fsync_path(directory.parent, os.O_RDONLY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -156,10 +157,23 @@ class BatchApplier:
     def apply(self, plan: BatchPlan, tenant: str, owner: str | None, *, now_us: int | None = None) -> ApplyResult:
         """Apply ``plan``. Errors propagate (``OnlineStoreUnavailableError`` when Redis is
         down): the caller retries, and the script's guard makes a retry safe."""
-        keys, args = script_call(plan, tenant, owner, now_us=now_us)
-        command = hiredis.pack_command(("EVALSHA", APPLY_STREAM_BATCH_SHA, len(keys), *keys, *args))
-        reply = self.transport.execute(PackedCommands(command, 1), f"applying a batch of stream {plan.source.name!r}")[0]
-        return ApplyResult(ApplyStatus(int(reply[0])), int(reply[1]))
+        return self.apply_many([plan], tenant, owner, now_us=now_us)[0]
+
+    def apply_many(
+        self, plans: Sequence[BatchPlan], tenant: str, owner: str | None, *, now_us: int | None = None
+    ) -> list[ApplyResult]:
+        """Apply ``plans`` (of distinct partitions), one script call each, in ONE round trip;
+        each call is guarded on its own partition. Errors propagate as in :meth:`apply`."""
+        if not plans:
+            return []
+        now = utc_now_micros() if now_us is None else now_us
+        packed = []
+        for plan in plans:
+            keys, args = script_call(plan, tenant, owner, now_us=now)
+            packed.append(hiredis.pack_command(("EVALSHA", APPLY_STREAM_BATCH_SHA, len(keys), *keys, *args)))
+        sources = ", ".join(sorted({repr(plan.source.name) for plan in plans}))
+        replies = self.transport.execute(PackedCommands(b"".join(packed), len(packed)), f"applying a batch of stream {sources}")
+        return [ApplyResult(ApplyStatus(int(reply[0])), int(reply[1])) for reply in replies]
 
 
 def progress_counters(raw: dict[bytes, bytes]) -> dict[str, int]:

@@ -4,7 +4,9 @@ Layout, per tenant and source, one directory per UTC event date::
 
     <offline_dir>/~events/{tenant}/{source}/date=YYYY-MM-DD/p{partition}-{ms}-{seq}-{landed_us}.parquet
 
-A file holds the events of one batch of one partition with that event date: the source's
+A file holds the events with that event date of one commit: one batch of each of the
+partitions a processor round applied (the embedded processor), or of one partition (the
+Spark engine); it is named after its first event's partition and position. Columns: the source's
 join keys, ``event_timestamp``, ``created_timestamp`` and fields, plus ``_partition``,
 ``_stream_ms`` / ``_stream_seq`` (the log position), ``_late`` (dead-lettered),
 ``_shed`` (views that shed the event), ``_landed_us`` and, for a replayed dead letter,
@@ -17,6 +19,7 @@ its replay has landed, so each event counts once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from feature_platform.errors import OfflineStoreError
+from feature_platform.files import make_durable_dir
 from feature_platform.offline.duckdb_sql import connect, quote
 from feature_platform.offline.store import quote_path, write_atomically
 from feature_platform.online.keys import decode_entity
@@ -59,27 +63,32 @@ def source_dir(offline_dir: Path, tenant: str, source: str) -> Path:
     return Path(offline_dir) / EVENTS_DIR / tenant / source
 
 
-def events_table(source: StreamSource, events: list[LogEvent], late: set[bytes], shed: dict[bytes, list[str]], landed_us: int) -> pa.Table:
-    """Landed rows of ``events`` (log order)."""
+def events_table(
+    source: StreamSource,
+    events: Sequence[LogEvent],
+    late: set[tuple[int, bytes]],
+    shed: dict[tuple[int, bytes], list[str]],
+    landed_us: int,
+) -> pa.Table:
+    """Landed rows of ``events`` (log order); ``late`` and ``shed`` are keyed by
+    ``(partition, stream id)``: stream ids repeat across partitions."""
     key_names = source.key_names
     decoded: dict[bytes, dict[str, object]] = {}
-    keys = []
-    for event in events:
-        row = decoded.get(event.entity)
-        if row is None:
-            row = decoded[event.entity] = decode_entity(event.entity, key_names)
-        keys.append(row)
-    columns: dict[str, list[object]] = {k: [row[k] for row in keys] for k in key_names}
+    for entity in dict.fromkeys(e.entity for e in events):
+        decoded[entity] = decode_entity(entity, key_names)
+    n = len(events)
+    columns: dict[str, Sequence[object]] = {k: [decoded[e.entity][k] for e in events] for k in key_names}
     columns["event_timestamp"] = [e.event_us for e in events]
     columns["created_timestamp"] = [e.created_us for e in events]
-    for index, name in enumerate(source.field_types):
-        columns[name] = [e.values[index] for e in events]
+    field_columns = list(zip(*(e.values for e in events), strict=True)) if n else [() for _ in source.field_types]
+    for name, column in zip(source.field_types, field_columns, strict=True):
+        columns[name] = column
     columns["_partition"] = [e.partition for e in events]
     columns["_stream_ms"] = [e.position[0] for e in events]
     columns["_stream_seq"] = [e.position[1] for e in events]
-    columns["_late"] = [e.stream_id in late for e in events] if late else [False] * len(events)
-    columns["_shed"] = [shed.get(e.stream_id, []) for e in events] if shed else [[]] * len(events)
-    columns["_landed_us"] = [landed_us] * len(events)
+    columns["_late"] = [(e.partition, e.stream_id) in late for e in events] if late else [False] * n
+    columns["_shed"] = [shed.get((e.partition, e.stream_id), []) for e in events] if shed else [[]] * n
+    columns["_landed_us"] = [landed_us] * n
     origins = [parse_stream_id(e.origin) if e.origin is not None else None for e in events]
     columns["_origin_ms"] = [o[0] if o else None for o in origins]
     columns["_origin_seq"] = [o[1] if o else None for o in origins]
@@ -96,23 +105,38 @@ def events_table(source: StreamSource, events: list[LogEvent], late: set[bytes],
 
 def land_batch(offline_dir: Path, tenant: str, plan: BatchPlan, *, landed_us: int | None = None) -> list[Path]:
     """Write the events of ``plan`` (applied and dead-lettered), one atomic file per event date."""
-    if not plan.events:
-        return []
+    return land_plans(offline_dir, tenant, [plan], landed_us=landed_us)
+
+
+def land_plans(offline_dir: Path, tenant: str, plans: Sequence[BatchPlan], *, landed_us: int | None = None) -> list[Path]:
+    """Write the events of ``plans`` (one batch each of distinct partitions) in one commit:
+    one atomic, fsynced file per source and event date holding every plan's events of
+    that date. Returns once all are durable."""
     landed = utc_now_micros() if landed_us is None else landed_us
-    by_day: dict[int, list[LogEvent]] = {}
-    for event in plan.events:
-        by_day.setdefault(event.event_us // _DAY_US, []).append(event)
-    late = {d.event.stream_id for d in plan.dead_letters}
-    shed = plan.shed_ids()
-    root = source_dir(offline_dir, tenant, plan.source.name)
+    groups: dict[tuple[str, int], tuple[StreamSource, list[LogEvent]]] = {}
+    late: set[tuple[int, bytes]] = set()
+    shed: dict[tuple[int, bytes], list[str]] = {}
+    for plan in plans:
+        late.update((plan.partition, d.event.stream_id) for d in plan.dead_letters)
+        shed.update(((plan.partition, stream_id), views) for stream_id, views in plan.shed_ids().items())
+        for event in plan.events:
+            key = (plan.source.name, event.event_us // _DAY_US)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (plan.source, [])
+            group[1].append(event)
     paths = []
-    for day, events in sorted(by_day.items()):
+    for (name, day), (source, events) in sorted(groups.items(), key=lambda item: item[0]):
         date = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).date().isoformat()
-        directory = root / f"date={date}"
-        directory.mkdir(parents=True, exist_ok=True)
-        ms, seq = events[0].position
-        path = directory / f"p{plan.partition}-{ms}-{seq}-{landed}.parquet"
-        write_atomically(path, events_table(plan.source, events, late, shed, landed))
+        directory = source_dir(offline_dir, tenant, name) / f"date={date}"
+        if not directory.is_dir():
+            try:
+                make_durable_dir(directory)
+            except OSError as exc:
+                raise OfflineStoreError(f"Cannot create the landing directory {directory}: {exc}") from exc
+        first = events[0]
+        path = directory / f"p{first.partition}-{first.position[0]}-{first.position[1]}-{landed}.parquet"
+        write_atomically(path, events_table(source, events, late, shed, landed))
         paths.append(path)
     return paths
 

@@ -3,9 +3,11 @@
 One process runs the stream views of a registry over some or all of their sources'
 partitions. Per partition it holds a lease (:mod:`.lease`, one owner at a time), reads the
 log with a consumer group in bounded batches (first its pending entries, and those it
-claimed from a dead owner, then new ones), plans each batch (:func:`.batch.plan_batch`),
-lands it offline (:mod:`.landing`), applies it in one guarded Redis script
-(:mod:`.apply`), and only then acknowledges and trims the entries. A crash at any point
+claimed from a dead owner, then new ones), with one read for all its partitions per round.
+It plans each partition's batch (:func:`.batch.plan_batch`), lands the round's batches
+offline in one durable commit (:mod:`.landing`), applies each in its own guarded Redis
+script, all in one round trip (:mod:`.apply`), and only then acknowledges and trims the
+entries of the applied batches. A crash at any point
 replays from the last applied position, and the guard makes the replay change nothing
 that was already applied.
 
@@ -44,7 +46,12 @@ from feature_platform.streaming.log import (
     LogEvent,
     parse_stream_id,
 )
-from feature_platform.streaming.micro_batch import Entries, load_partition_state, process_entries
+from feature_platform.streaming.micro_batch import (
+    Entries,
+    PartitionBatch,
+    load_partition_state,
+    process_round,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -245,22 +252,24 @@ class StreamProcessor:
             return False
         per_partition = max(1, min(self.options.batch_size, self.options.max_in_flight // len(owned)))
         did_work = False
-        for part in owned:
-            if part.drain_pending:
-                entries = self._read(part, per_partition, pending=True)
+        draining = [p for p in owned if p.drain_pending]
+        if draining:
+            by_key = {p.keys.log(p.partition): p for p in draining}
+            delivered = self._read_group(list(by_key), "0", per_partition, None)
+            batches = []
+            for key, part in by_key.items():
+                entries = delivered.get(key)
                 if entries:
-                    self._process(part, entries)
-                    did_work = True
+                    batches.append((part, entries))
                 else:
                     part.drain_pending = False
+            did_work = self._process(batches)
         ready = [p for p in owned if p.owned and not p.drain_pending]
         if ready:
             block = None if did_work else self.options.block_ms
             by_key = {p.keys.log(p.partition): p for p in ready}
-            for key, entries in self._read_group(list(by_key), ">", per_partition, block).items():
-                if entries:
-                    self._process(by_key[key], entries)
-                    did_work = True
+            delivered = self._read_group(list(by_key), ">", per_partition, block)
+            did_work = self._process([(by_key[key], entries) for key, entries in delivered.items() if entries]) or did_work
         self._report_progress()
         if did_work:
             return False
@@ -335,10 +344,6 @@ class StreamProcessor:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _read(self, part: _Partition, count: int, *, pending: bool) -> Entries:
-        key = part.keys.log(part.partition)
-        return self._read_group([key], "0" if pending else ">", count, None).get(key, [])
-
     def _read_group(self, logs: list[bytes], start: str, count: int, block_ms: int | None) -> dict[bytes, Entries]:
         """``XREADGROUP`` of ``logs`` from ``start`` (``>``: new entries, ``0``: our pending
         ones). Never retried here: a reply lost on the way would leave delivered entries
@@ -357,37 +362,44 @@ class StreamProcessor:
             out[key] = [(i, f[1]) for i, f in entries if f]
         return out
 
-    def _process(self, part: _Partition, entries: Entries) -> None:
-        shed_lag = part.source.shed_lag
-        outcome = process_entries(
+    def _process(self, batches: Sequence[tuple[_Partition, Entries]]) -> bool:
+        """Process one round's batches together (:func:`.micro_batch.process_round`), then
+        acknowledge and trim, in one round trip, the entries of every partition whose batch
+        was applied (or had nothing new). Whether there was anything to process."""
+        if not batches:
+            return False
+        outcomes = process_round(
             self.client,
             self.applier,
             self.offline_dir,
             self.tenant,
-            part.source,
-            part.views,
-            part.partition,
-            entries,
-            state=part.state,
+            [
+                PartitionBatch(
+                    part.source, part.views, part.partition, entries, part.state,
+                    shedding=part.source.shed_lag is not None and part.backlog > part.source.shed_lag,
+                )
+                for part, entries in batches
+            ],
             owner=self.owner,
-            shedding=shed_lag is not None and part.backlog > shed_lag,
         )
-        self.report.replayed_batches += outcome.replays
-        if outcome.lease_lost:
-            logger.warning("stream processor %s: lease of %s lost mid-batch; batch left to the new owner", self.owner, part.label)
-            part.owned = False
-            return
-        part.state = outcome.state
-        if outcome.plan is not None:
-            part.events_since_beat += len(outcome.plan.events)
-            self._count(outcome.plan)
-        last = parse_stream_id(entries[-1][0])
-        log = part.keys.log(part.partition)
-        self.transport.execute(
-            [("XACK", log, CONSUMER_GROUP, *[stream_id for stream_id, _ in entries]),
-             ("XTRIM", log, "MINID", "=", f"{last[0]}-{last[1] + 1}")],
-            f"acknowledging a batch of {part.label}",
-        )
+        acks: list[tuple[object, ...]] = []
+        for (part, entries), outcome in zip(batches, outcomes, strict=True):
+            self.report.replayed_batches += outcome.replays
+            if outcome.lease_lost:
+                logger.warning("stream processor %s: lease of %s lost mid-batch; batch left to the new owner", self.owner, part.label)
+                part.owned = False
+                continue
+            part.state = outcome.state
+            if outcome.plan is not None:
+                part.events_since_beat += len(outcome.plan.events)
+                self._count(outcome.plan)
+            last = parse_stream_id(entries[-1][0])
+            log = part.keys.log(part.partition)
+            acks.append(("XACK", log, CONSUMER_GROUP, *[stream_id for stream_id, _ in entries]))
+            acks.append(("XTRIM", log, "MINID", "=", f"{last[0]}-{last[1] + 1}"))
+        if acks:
+            self.transport.execute(acks, f"acknowledging the batches of {', '.join(p.label for p, _ in batches)}")
+        return True
 
     def _count(self, plan: BatchPlan) -> None:
         report = self.report
