@@ -73,12 +73,13 @@ def build_microbatch_job(
     ) -> Iterator[Any]:
         # dbt reads the warehouse and landing paths from the environment of its subprocess.
         os.environ.update(feature_platform.settings.dbt_env())
+        # Row counts and columns like the dbt assets' own runs (see build_dbt_assets).
         yield from dbt.cli(
             dbt_build_args(models),
             manifest=dbt_project().manifest_path,
             dagster_dbt_translator=PrefixedDbtTranslator(),
             context=context,
-        ).stream()
+        ).stream().fetch_row_counts().fetch_column_metadata()
 
     description = f"Every few minutes: the {FreshnessTier(tier).value} views' models, then their incremental publish."
 

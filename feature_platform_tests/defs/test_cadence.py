@@ -86,6 +86,8 @@ def test_every_tier_fits_its_promise_with_the_measured_run_time(
     materialized = {m.asset_key.to_user_string(): m for m in microbatch.asset_materializations_for_node(
         "near_real_time_dbt_build")}
     assert set(materialized) == {"dbt/stg_page_views", "dbt/fv_user_session_activity"}  # only its models
+    for event in materialized.values():  # counted after the build, then the publish reads the warehouse
+        assert event.metadata["dagster/row_count"].value > 0 and event.metadata["dagster/column_schema"].value.columns
     published = microbatch.asset_materializations_for_node("near_real_time_publish_incremental")
     assert [m.asset_key.to_user_string() for m in published] == ["online/user_session_activity"]
     assert published[0].partition is None and published[0].metadata["written"].value > 0
