@@ -16,7 +16,12 @@ from feature_platform.materialization.consistency import compare_online_offline
 from feature_platform.materialization.online_loss import OnlineStoreLostError, detect_loss
 from feature_platform.monitoring import AlertLevel
 from feature_platform.online import PublishMarker
-from feature_platform_tests.defs.helpers import materialize_everything, platform_for, redis_dump
+from feature_platform_tests.defs.helpers import (
+    HUMAN_DURATION,
+    materialize_everything,
+    platform_for,
+    redis_dump,
+)
 from feature_platform_tests.redis_server import RedisServer
 from feature_platform_tests.sample_platform import SampleWarehouse
 
@@ -84,6 +89,11 @@ def test_restart_empty_is_detected_shortcuts_refuse_and_rebuild_restores_every_k
 
     rebuild = defs.resolve_job_def(REBUILD_JOB).execute_in_process(instance=instance)
     assert rebuild.success
+    observations = rebuild.get_asset_observation_events()
+    assert len(observations) == len(TABLE_VIEWS)
+    for observation in observations:  # how long each view took, in words
+        duration = observation.asset_observation_data.asset_observation.metadata["duration"].value
+        assert isinstance(duration, str) and HUMAN_DURATION.fullmatch(duration), duration
     now = datetime.now(UTC)
     after = redis_dump(settings.redis_url)
     restored = _alive_entities(after, now)
