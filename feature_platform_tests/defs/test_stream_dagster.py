@@ -102,6 +102,11 @@ def test_stream_health_pages_p2_only_after_the_lag_lasted_and_p1_without_an_owne
     alerts, observations = _evaluate(lagging, state, NOW + timedelta(minutes=5))
     assert alerts[0].level is AlertLevel.CRITICAL and alerts[0].summary.startswith("[P2]")
     assert "page_events:0" in alerts[0].summary
+    # Durations in words: 60,000 events at 500/s wait 2 minutes; the promise is 1 minute.
+    assert "lags 2 minutes (60000 events) behind, above the real_time promise of 1 minute for 5 minutes" in (
+        alerts[0].summary
+    )
+    assert observations[0].metadata["max_lag"].value == "2 minutes"
     assert observations[0].metadata["scaling_advice"].value["lagging_partitions"] == ["page_events:0"]
     alerts, _ = _evaluate(healthy, state, NOW + timedelta(minutes=6))
     assert alerts[0].level is AlertLevel.OK and not state.high_since  # recovered: the clock restarts
