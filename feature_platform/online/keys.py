@@ -243,6 +243,12 @@ def encode_entity(values: Sequence[object]) -> bytes:
 
 def decode_entity(data: bytes, key_names: Sequence[str]) -> dict[str, object]:
     """The join-key dict of an encoded entity (the inverse of :func:`encode_entity`)."""
+    if len(key_names) == 1:
+        # One key (the common case): one msgpack value, decoded without a streaming unpacker.
+        try:
+            return {key_names[0]: msgpack.unpackb(data, raw=False)}
+        except ValueError:
+            pass  # not exactly one value: the general path below names the problem
     values = _unpack(data)
     if len(values) != len(key_names):
         raise SchemaError(

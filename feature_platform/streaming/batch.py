@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from feature_platform.rows.timestamps import from_micros
 from feature_platform.specs import FeatureView, StreamSource, ValueType
@@ -60,9 +60,9 @@ class DeadLetter:
     watermark_us: int
 
 
-@dataclass(frozen=True)
-class LatestWrite:
-    """The newest event of an entity in a batch, for a view's latest-value features."""
+class LatestWrite(NamedTuple):
+    """The newest event of an entity in a batch, for a view's latest-value features (a named
+    tuple: one per entity per batch, cheap to build)."""
 
     entity: bytes
     event_us: int
@@ -200,9 +200,16 @@ def _plan_view(view: FeatureView, applied: Sequence[LogEvent], field_index: dict
             # Equal (event, created) pairs: the later one in the log wins, as in the store.
             if known is None or (event.event_us, event.created_us) >= (known.event_us, known.created_us):
                 newest[event.entity] = event
+        # Only timestamps change form (replaced in place: the features keep their order).
+        pairs = [(name, i) for name, _, i in latest_features]
+        converted = [(name, i) for name, dtype, i in latest_features if dtype is ValueType.TIMESTAMP]
+        latest = plan.latest
         for entity, event in newest.items():
-            values = {name: feature_value(event.values[i], dtype) for name, dtype, i in latest_features}
-            plan.latest.append(LatestWrite(entity, event.event_us, event.created_us, values))
+            row = event.values
+            values = {name: row[i] for name, i in pairs}
+            for name, i in converted:
+                values[name] = feature_value(row[i], ValueType.TIMESTAMP)
+            latest.append(LatestWrite(entity, event.event_us, event.created_us, values))
     if not view.aggregated_features:
         return plan
     groups = tile_groups(view)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgpack
 
@@ -37,9 +37,10 @@ def encode_entry(
     return msgpack.packb(entry, use_bin_type=True)
 
 
-@dataclass(frozen=True, slots=True)
-class LogEvent:
-    """One event read from the log: its stream id, partition and decoded content."""
+class LogEvent(NamedTuple):
+    """One event read from the log: its stream id, partition and decoded content (a named
+    tuple: immutable, and built several times faster than a frozen dataclass, once per event
+    on the processor's hot path)."""
 
     stream_id: bytes
     partition: int
@@ -57,10 +58,10 @@ def decode_entry(stream_id: bytes, partition: int, data: bytes) -> LogEvent:
     """The event of a log entry (the inverse of :func:`encode_entry`)."""
     entry = _unpackb(data, raw=False, use_list=False)
     ms, _, seq = stream_id.partition(b"-")
-    return LogEvent(
-        stream_id, partition, entry[0], entry[1], entry[2], entry[3], (int(ms), int(seq or 0)),
-        entry[4] if len(entry) > 4 else None,
-    )
+    position = (int(ms), int(seq or 0))
+    if len(entry) > 4:
+        return LogEvent(stream_id, partition, entry[0], entry[1], entry[2], entry[3], position, entry[4])
+    return LogEvent(stream_id, partition, entry[0], entry[1], entry[2], entry[3], position)
 
 
 def parse_stream_id(stream_id: bytes | str) -> tuple[int, int]:

@@ -41,6 +41,16 @@ def test_entity_encoding_is_injective_and_reversible(pairs: list[tuple[object, o
         assert tuple(decode_entity(encode_entity(values), ["a", "b"]).values()) == values
 
 
+@settings(max_examples=300, deadline=None)
+@given(key_values)
+def test_a_one_key_entity_decodes_back_and_a_wrong_count_is_named(value: object) -> None:
+    assert decode_entity(encode_entity([value]), ["k"]) == {"k": value}
+    with pytest.raises(SchemaError, match="has 2 values, expected 1"):
+        decode_entity(encode_entity([value, value]), ["k"])
+    with pytest.raises(SchemaError, match="has 0 values, expected 1"):
+        decode_entity(b"", ["k"])
+
+
 @pytest.mark.parametrize(
     ("left", "right"),
     [
