@@ -148,26 +148,45 @@ local function after(a, b)
 end
 
 local function tile_add(key, prefix, numeric, distinct, has_value, value, event_text, created_text, blob)
+  -- One read and one write per tile, whatever changes.
+  local stored = redis.call('HMGET', key, prefix .. 'n', prefix .. 's', prefix .. 'lo', prefix .. 'hi',
+                            prefix .. 'le', prefix .. 'lc')
+  local changes = {}
   if has_value == '1' then
-    redis.call('HINCRBY', key, prefix .. 'n', 1)
+    changes[#changes + 1] = prefix .. 'n'
+    changes[#changes + 1] = string.format('%d', (tonumber(stored[1]) or 0) + 1)
     if distinct == '1' then
-      redis.call('HSET', key, prefix .. 'd|' .. blob, '1')
+      changes[#changes + 1] = prefix .. 'd|' .. blob
+      changes[#changes + 1] = '1'
     end
     if numeric == '1' then
       local v = tonumber(value)
-      local s = tonumber(redis.call('HGET', key, prefix .. 's')) or 0
-      redis.call('HSET', key, prefix .. 's', string.format('%.17g', s + v))
-      local lo = tonumber(redis.call('HGET', key, prefix .. 'lo'))
-      if lo == nil or v < lo then redis.call('HSET', key, prefix .. 'lo', value) end
-      local hi = tonumber(redis.call('HGET', key, prefix .. 'hi'))
-      if hi == nil or v > hi then redis.call('HSET', key, prefix .. 'hi', value) end
+      changes[#changes + 1] = prefix .. 's'
+      changes[#changes + 1] = string.format('%.17g', (tonumber(stored[2]) or 0) + v)
+      local lo = tonumber(stored[3])
+      if lo == nil or v < lo then
+        changes[#changes + 1] = prefix .. 'lo'
+        changes[#changes + 1] = value
+      end
+      local hi = tonumber(stored[4])
+      if hi == nil or v > hi then
+        changes[#changes + 1] = prefix .. 'hi'
+        changes[#changes + 1] = value
+      end
     end
   end
-  local last = redis.call('HMGET', key, prefix .. 'le', prefix .. 'lc')
-  local le = tonumber(last[1])
+  local le = tonumber(stored[5])
   local event = tonumber(event_text)
-  if le == nil or event > le or (event == le and tonumber(created_text) >= tonumber(last[2])) then
-    redis.call('HSET', key, prefix .. 'le', event_text, prefix .. 'lc', created_text, prefix .. 'lv', blob)
+  if le == nil or event > le or (event == le and tonumber(created_text) >= tonumber(stored[6])) then
+    changes[#changes + 1] = prefix .. 'le'
+    changes[#changes + 1] = event_text
+    changes[#changes + 1] = prefix .. 'lc'
+    changes[#changes + 1] = created_text
+    changes[#changes + 1] = prefix .. 'lv'
+    changes[#changes + 1] = blob
+  end
+  if #changes > 0 then
+    redis.call('HSET', key, unpack(changes))
   end
 end
 

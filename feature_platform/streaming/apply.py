@@ -102,22 +102,36 @@ def script_call(
             latest_args += [key_index(layout.entity_key(write.entity)), write.event_us, write.created_us, expire_at, encode_values(write.values)]
         if not view_plan.tiles:
             continue
-        groups = {}
+        groups = {update.group.name: update.group for update in view_plan.tiles}
+        # Per group (the plan shares one object per group): its name and flags; per entity:
+        # its tile key's index. Both are reused by every event.
+        flags = {
+            id(g): (name, "1" if g.numeric else "0", "1" if g.distinct else "0", g.numeric) for name, g in groups.items()
+        }
+        tile_keys: dict[bytes, int] = {}
+        pack = msgpack.packb
         for update in view_plan.tiles:
             group = update.group
-            groups[group.name] = group
+            name, numeric_flag, distinct_flag, numeric = flags.get(id(group)) or (
+                group.name, "1" if group.numeric else "0", "1" if group.distinct else "0", group.numeric
+            )
+            entity = update.entity
+            index_of_key = tile_keys.get(entity)
+            if index_of_key is None:
+                index_of_key = tile_keys[entity] = key_index(layout.tile_key(entity))
             value = update.value
             has_value = value is not None
+            event_us = update.event_us
             tile_args += [
-                key_index(layout.tile_key(update.entity)),
-                f"{group.name}|{group.tile_start(update.event_us) // MINUTE_US}|",
-                "1" if group.numeric else "0",
-                "1" if group.distinct else "0",
+                index_of_key,
+                f"{name}|{(event_us - event_us % group.tile_us) // MINUTE_US}|",
+                numeric_flag,
+                distinct_flag,
                 "1" if has_value else "0",
-                _number(value) if has_value and group.numeric else "",
-                update.event_us,
+                _number(value) if has_value and numeric else "",
+                event_us,
                 update.created_us,
-                msgpack.packb(value),
+                pack(value),
             ]
         newest: dict[bytes, int] = {}
         for kept in view_plan.kept:

@@ -70,7 +70,7 @@ class LatestWrite(NamedTuple):
     values: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TileUpdate:
     """One applied event folded into one tile group of one entity."""
 
