@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,9 @@ from feature_platform.streaming.apply import ApplyStatus, BatchApplier
 from feature_platform.streaming.batch import PartitionState, plan_batch
 from feature_platform.streaming.dead_letters import iter_dead_letters, replay_dead_letters
 from feature_platform.streaming.errors import InvalidRowsError
-from feature_platform.streaming.landing import read_landed_events
+from feature_platform.streaming.landing import read_landed_events, source_dir
 from feature_platform.streaming.log import CONSUMER_GROUP, ENTRY_FIELD, decode_entry, partition_of
+from feature_platform.streaming.micro_batch import PartitionBatch, process_round
 from feature_platform.streaming.processor import ProcessorOptions, run_processor
 from feature_platform_tests.streaming.helpers import burst, click, totals
 from feature_platform_tests.streaming.repo import clicks, registry, user_clicks
@@ -192,4 +194,41 @@ def test_a_count_decays_exactly_when_the_event_leaves_the_window(stream_settings
         assert got == expected[instant], f"offline (inclusive) at {instant.isoformat()}"
         got = [None if pd.isna(v) else v for v in strict.loc[i, features]]
         assert got == strict_expected[instant], f"offline (strict) at {instant.isoformat()}"
+    store.close()
+
+
+def test_a_round_over_several_partitions_is_one_group_commit_and_a_replayed_round_changes_nothing(
+    stream_settings: Settings, redis_client: redis.Redis
+) -> None:
+    store = FeatureStore(stream_settings, registry=registry())
+    now = datetime.now(UTC)
+    rows = [click(u, now - timedelta(seconds=u), "x", 1.0, 1) for u in range(40)]
+    store.push("clicks", rows)
+    keys = StreamKeys("default", "clicks")
+    logs = [keys.log(p) for p in range(clicks.partitions)]
+    for log in logs:
+        redis_client.xgroup_create(log, CONSUMER_GROUP, id="0")
+    reply: Any = redis_client.xreadgroup(CONSUMER_GROUP, "me", dict.fromkeys(logs, ">"))
+    batches = [
+        PartitionBatch(clicks, [user_clicks], int(log.rsplit(b":", 1)[1]), [(i, f[ENTRY_FIELD]) for i, f in entries])
+        for log, entries in reply
+    ]
+    assert len(batches) == clicks.partitions
+    applier = BatchApplier(
+        RedisTransport(RedisEndpoint.parse(stream_settings.redis_url), redis.BlockingConnectionPool.from_url(stream_settings.redis_url))
+    )
+    outcomes = process_round(redis_client, applier, stream_settings.offline_dir, "default", batches)
+    assert all(o.plan is not None and o.replays == 0 for o in outcomes)
+    files = list(source_dir(stream_settings.offline_dir, "default", "clicks").rglob("*.parquet"))
+    assert len(files) == 1  # every partition of the round in one landing write
+    before = online(store, list(range(40)), now + timedelta(seconds=1))
+    assert before["page_count_5m"].tolist() == [1] * 40
+    # The same round again from the states it was planned from: each script refuses its stale
+    # plan, each partition is re-planned from Redis and finds nothing new.
+    stale = [replace(b, state=PartitionState()) for b in batches]
+    again = process_round(redis_client, applier, stream_settings.offline_dir, "default", stale)
+    assert all(o.plan is None and o.replays == 1 for o in again)
+    pd.testing.assert_frame_equal(online(store, list(range(40)), now + timedelta(seconds=1)), before)
+    assert totals(redis_client)["events"] == 40
+    assert read_landed_events(stream_settings.offline_dir, "default", clicks).num_rows == 40
     store.close()
