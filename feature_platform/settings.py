@@ -150,7 +150,7 @@ class StreamProcessorSettings(_Section):
 
     batch_size: int = Field(default=2000, ge=1, description="Log entries read per partition per round.")
     max_in_flight: int = Field(
-        default=20_000, ge=1, description="Entries read per round over all partitions: the processor's memory bound."
+        default=20_000, ge=1, description="Entries in flight over all partitions (the round being applied and the next one being planned): the processor's memory bound."
     )
     block_ms: int = Field(default=100, ge=1, description="How long a read waits for new entries.")
     lease_ttl_ms: int = Field(

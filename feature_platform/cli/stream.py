@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
     )
     stream.add_argument(
         "--max-in-flight", type=int,
-        help="entries read per round over all partitions, the memory bound (default: stream.processor.max_in_flight)",
+        help="entries in flight over all partitions (two pipelined rounds), the memory bound (default: stream.processor.max_in_flight)",
     )
     stream.add_argument(
         "--lease-ttl-ms", type=int,

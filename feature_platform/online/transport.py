@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -128,6 +129,40 @@ class RedisTransport:
             raise
         finally:
             idle.append(conn)
+
+    @contextmanager
+    def replies(self, commands: PackedCommands, doing: str) -> Iterator[Callable[[int], list[Any]]]:
+        """Send ``commands`` in one write now and yield a reader of their next ``n`` replies,
+        so the caller can work while Redis executes the rest. Nothing is retried; a Redis
+        that lost the Lua scripts gets them loaded again before the error propagates (the
+        caller's retry then finds them). Replies left unread drop the connection."""
+        with translated_errors(self.endpoint, doing):
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                conn = self.pool.get_connection()
+            unread = len(commands)
+
+            def read(n: int) -> list[Any]:
+                nonlocal unread
+                unread -= n
+                return [conn.read_response() for _ in range(n)]
+
+            try:
+                conn.send_packed_command([commands.data], check_health=False)
+                yield read
+                if unread:
+                    conn.disconnect()  # replies still on the way: never reuse this socket
+            except redis.exceptions.NoScriptError:
+                conn.disconnect()
+                for source in SCRIPTS.values():
+                    self.client.script_load(source)
+                raise
+            except BaseException:
+                conn.disconnect()
+                raise
+            finally:
+                self._idle.append(conn)
 
     def scan(self, pattern: bytes, doing: str) -> Iterator[list[bytes]]:
         """Batches of the keys matching ``pattern`` (SCAN; tolerates concurrent writes)."""

@@ -180,14 +180,24 @@ class BatchApplier:
         each call is guarded on its own partition. Errors propagate as in :meth:`apply`."""
         if not plans:
             return []
-        now = utc_now_micros() if now_us is None else now_us
-        packed = []
-        for plan in plans:
-            keys, args = script_call(plan, tenant, owner, now_us=now)
-            packed.append(hiredis.pack_command(("EVALSHA", APPLY_STREAM_BATCH_SHA, len(keys), *keys, *args)))
         sources = ", ".join(sorted({repr(plan.source.name) for plan in plans}))
-        replies = self.transport.execute(PackedCommands(b"".join(packed), len(packed)), f"applying a batch of stream {sources}")
-        return [ApplyResult(ApplyStatus(int(reply[0])), int(reply[1])) for reply in replies]
+        replies = self.transport.execute(pack_calls(plans, tenant, owner, now_us=now_us), f"applying a batch of stream {sources}")
+        return apply_results(replies)
+
+
+def pack_calls(plans: Sequence[BatchPlan], tenant: str, owner: str | None, *, now_us: int | None = None) -> PackedCommands:
+    """The ``EVALSHA`` calls of ``plans``, one each, packed for one round trip."""
+    now = utc_now_micros() if now_us is None else now_us
+    packed = []
+    for plan in plans:
+        keys, args = script_call(plan, tenant, owner, now_us=now)
+        packed.append(hiredis.pack_command(("EVALSHA", APPLY_STREAM_BATCH_SHA, len(keys), *keys, *args)))
+    return PackedCommands(b"".join(packed), len(packed))
+
+
+def apply_results(replies: Sequence[Any]) -> list[ApplyResult]:
+    """The scripts' replies as results."""
+    return [ApplyResult(ApplyStatus(int(reply[0])), int(reply[1])) for reply in replies]
 
 
 def progress_counters(raw: dict[bytes, bytes]) -> dict[str, int]:

@@ -24,7 +24,7 @@ import redis
 
 from feature_platform.online.keys import StreamKeys
 from feature_platform.specs import FeatureView, StreamSource
-from feature_platform.streaming.apply import ApplyStatus, BatchApplier
+from feature_platform.streaming.apply import ApplyResult, ApplyStatus, BatchApplier
 from feature_platform.streaming.batch import BatchPlan, PartitionState, plan_batch
 from feature_platform.streaming.landing import land_plans
 from feature_platform.streaming.log import LogEvent, decode_entry, parse_stream_id
@@ -91,6 +91,93 @@ def process_entries(
     return process_round(client, applier, offline_dir, tenant, [batch], owner=owner)[0]
 
 
+@dataclass(frozen=True)
+class PreparedRound:
+    """A round planned and durably landed, not applied yet: one plan per batch, and the
+    states the plans start from."""
+
+    batches: list[PartitionBatch]
+    states: list[PartitionState]
+    plans: list[BatchPlan]
+
+    @property
+    def live_plans(self) -> list[BatchPlan]:
+        """The plans with something new, in order: what the scripts apply."""
+        return [plan for plan in self.plans if not plan.empty]
+
+    def without(self, partitions: set[tuple[str, int]]) -> PreparedRound:
+        """This round minus the batches of ``partitions`` (``(source, partition)`` pairs)."""
+        keep = [i for i, b in enumerate(self.batches) if (b.source.name, b.partition) not in partitions]
+        return PreparedRound([self.batches[i] for i in keep], [self.states[i] for i in keep], [self.plans[i] for i in keep])
+
+
+def prepare_round(client: redis.Redis, offline_dir: Path, tenant: str, batches: Sequence[PartitionBatch]) -> PreparedRound:
+    """Decode and plan ``batches`` (from their states, read from Redis when None), then land
+    the plans with something new offline in one durable commit (one file per source and
+    event date, :func:`.landing.land_plans`)."""
+    states = [
+        b.state if b.state is not None else load_partition_state(client, StreamKeys(tenant, b.source.name), b.partition)
+        for b in batches
+    ]
+    plans = [
+        _plan(b, state, [decode_entry(stream_id, b.partition, data) for stream_id, data in b.entries])
+        for b, state in zip(batches, states, strict=True)
+    ]
+    prepared = PreparedRound(list(batches), states, plans)
+    live = prepared.live_plans
+    if live:
+        land_plans(offline_dir, tenant, live)
+    return prepared
+
+
+def settle_round(
+    client: redis.Redis,
+    applier: BatchApplier,
+    offline_dir: Path,
+    tenant: str,
+    prepared: PreparedRound,
+    results: Sequence[ApplyResult],
+    *,
+    owner: str | None = None,
+) -> list[BatchOutcome]:
+    """The outcome of each batch of ``prepared`` from its scripts' ``results`` (one per live
+    plan). A batch refused as applied before (a replay) or planned from a stale position is
+    planned again from the reloaded state and applied once more, alone."""
+    outcomes: list[BatchOutcome] = []
+    answers = iter(results)
+    for batch, state, plan in zip(prepared.batches, prepared.states, prepared.plans, strict=True):
+        if plan.empty:
+            outcomes.append(BatchOutcome(None, state))
+            continue
+        status = next(answers).status
+        if status is ApplyStatus.APPLIED:
+            outcomes.append(BatchOutcome(plan, plan.after))
+        elif status is ApplyStatus.LEASE_LOST:
+            outcomes.append(BatchOutcome(None, state, lease_lost=True))
+        else:
+            retry = PartitionBatch(batch.source, batch.views, batch.partition, batch.entries, None, batch.shedding)
+            again = prepare_round(client, offline_dir, tenant, [retry])
+            (outcome,) = _settle_once(again, applier.apply_many(again.live_plans, tenant, owner))
+            outcomes.append(BatchOutcome(outcome.plan, outcome.state, outcome.lease_lost, replays=outcome.replays + 1))
+    return outcomes
+
+
+def _settle_once(prepared: PreparedRound, results: Sequence[ApplyResult]) -> list[BatchOutcome]:
+    """Outcomes without a further retry (a second refusal leaves the batch unapplied)."""
+    outcomes = []
+    answers = iter(results)
+    for state, plan in zip(prepared.states, prepared.plans, strict=True):
+        if plan.empty:
+            outcomes.append(BatchOutcome(None, state))
+            continue
+        status = next(answers).status
+        if status is ApplyStatus.APPLIED:
+            outcomes.append(BatchOutcome(plan, plan.after))
+        else:
+            outcomes.append(BatchOutcome(None, state, lease_lost=status is ApplyStatus.LEASE_LOST, replays=int(status is not ApplyStatus.LEASE_LOST)))
+    return outcomes
+
+
 def process_round(
     client: redis.Redis,
     applier: BatchApplier,
@@ -102,46 +189,15 @@ def process_round(
 ) -> list[BatchOutcome]:
     """Process the batches of several partitions together (one outcome per batch, in order).
 
-    Group commit: every batch is planned, the plans land offline in one durable commit (one
-    file per source and event date, :func:`.landing.land_plans`), then their scripts run in
-    one round trip, each guarded on its own partition's position and lease. So a round
-    costs one landing and one round trip however many partitions it holds, and every
-    event is still durably landed before its batch is applied.
+    Group commit: every batch is planned, the plans land offline in one durable commit,
+    then their scripts run in one round trip, each guarded on its own partition's position
+    and lease (:func:`prepare_round`, :meth:`.apply.BatchApplier.apply_many`,
+    :func:`settle_round`). So a round costs one landing and one round trip however many
+    partitions it holds, and every event is durably landed before its batch is applied.
     """
-    events = [[decode_entry(stream_id, b.partition, data) for stream_id, data in b.entries] for b in batches]
-    states = [
-        b.state if b.state is not None else load_partition_state(client, StreamKeys(tenant, b.source.name), b.partition)
-        for b in batches
-    ]
-    outcomes: list[BatchOutcome | None] = [None] * len(batches)
-    replays = [0] * len(batches)
-    todo = list(range(len(batches)))
-    for _ in range(2):
-        plans = {i: _plan(batches[i], states[i], events[i]) for i in todo}
-        live = [i for i in todo if not plans[i].empty]
-        for i in todo:
-            if plans[i].empty:
-                outcomes[i] = BatchOutcome(None, states[i], replays=replays[i])
-        if not live:
-            break
-        land_plans(offline_dir, tenant, [plans[i] for i in live])
-        results = applier.apply_many([plans[i] for i in live], tenant, owner)
-        todo = []
-        for i, result in zip(live, results, strict=True):
-            if result.status is ApplyStatus.APPLIED:
-                outcomes[i] = BatchOutcome(plans[i], plans[i].after, replays=replays[i])
-            elif result.status is ApplyStatus.LEASE_LOST:
-                outcomes[i] = BatchOutcome(None, states[i], lease_lost=True, replays=replays[i])
-            else:
-                # Applied before (a replay) or planned from a stale position: reload and re-plan.
-                replays[i] += 1
-                states[i] = load_partition_state(client, StreamKeys(tenant, batches[i].source.name), batches[i].partition)
-                todo.append(i)
-        if not todo:
-            break
-    for i in todo:
-        outcomes[i] = BatchOutcome(None, states[i], replays=replays[i])
-    return cast(list[BatchOutcome], outcomes)
+    prepared = prepare_round(client, offline_dir, tenant, batches)
+    results = applier.apply_many(prepared.live_plans, tenant, owner)
+    return settle_round(client, applier, offline_dir, tenant, prepared, results, owner=owner)
 
 
 def _plan(batch: PartitionBatch, state: PartitionState, events: list[LogEvent]) -> BatchPlan:

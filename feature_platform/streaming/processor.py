@@ -11,8 +11,9 @@ entries of the applied batches. A crash at any point
 replays from the last applied position, and the guard makes the replay change nothing
 that was already applied.
 
-Memory stays flat: at most ``max_in_flight`` entries are read per round, whatever the
-input rate. Redis errors are retried with exponential backoff; the processor resumes
+Rounds are pipelined: while Redis runs one round's scripts, the processor plans and lands
+the next (see :meth:`StreamProcessor._pipeline`). Memory stays flat: at most
+``max_in_flight`` entries are in flight over both rounds, whatever the input rate. Redis errors are retried with exponential backoff; the processor resumes
 where the log says it stopped.
 """
 
@@ -28,17 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import hiredis
 import redis
 
 from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
 from feature_platform.online.connection import RedisEndpoint, redact_url, translated_errors
 from feature_platform.online.keys import StreamKeys
+from feature_platform.online.scripts import SCRIPTS
 from feature_platform.online.tenancy import TenantRouting
-from feature_platform.online.transport import RedisTransport
+from feature_platform.online.transport import PackedCommands, RedisTransport
 from feature_platform.rows.timestamps import from_micros
 from feature_platform.settings import Settings
 from feature_platform.specs import FeatureView, StreamSource
-from feature_platform.streaming.apply import BatchApplier
+from feature_platform.streaming.apply import BatchApplier, apply_results, pack_calls
 from feature_platform.streaming.batch import BatchPlan, PartitionState
 from feature_platform.streaming.lease import Leases, new_owner_id
 from feature_platform.streaming.log import (
@@ -47,10 +50,14 @@ from feature_platform.streaming.log import (
     parse_stream_id,
 )
 from feature_platform.streaming.micro_batch import (
+    BatchOutcome,
     Entries,
     PartitionBatch,
+    PreparedRound,
     load_partition_state,
+    prepare_round,
     process_round,
+    settle_round,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,8 +71,9 @@ _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError
 class ProcessorOptions:
     """How the processor reads and how it survives failures.
 
-    ``batch_size``: entries read per partition per round; ``max_in_flight``: entries read
-    per round over all partitions (the memory bound); ``block_ms``: how long a read waits
+    ``batch_size``: entries read per partition per round; ``max_in_flight``: entries in
+    flight over all partitions, the round being applied and the next one together (the
+    memory bound); ``block_ms``: how long a read waits
     for new entries; ``lease_ttl_ms``: a lease's life (renewed every third of it; a dead
     owner's partitions are taken over after it); ``heartbeat_s``: heartbeat period;
     ``progress_interval_s``: minimum time between two ``on_progress`` calls;
@@ -197,6 +205,11 @@ class StreamProcessor:
         self._last_progress = time.monotonic()
         self._last_leases = 0.0
         self._last_beat = time.monotonic()
+        self._by_id = {(p.source.name, p.partition): p for p in self.parts}
+        # The pipeline (see _pipeline): a round planned and landed but not applied yet, and
+        # the acknowledgements of applied batches not sent yet.
+        self._carry: PreparedRound | None = None
+        self._acks: list[tuple[object, ...]] = []
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -216,6 +229,9 @@ class StreamProcessor:
                     logger.warning("stream processor %s: Redis unavailable or refusing (%s); retrying in %.1f s", self.owner, exc, backoff)
                     for part in self.parts:
                         part.owned = False  # re-check leases and re-read pending entries when Redis is back
+                    # Unsent acknowledgements and an unapplied round: their entries stay
+                    # pending and are read again (and skipped if applied) after the takeover.
+                    self._carry, self._acks = None, []
                     self._last_leases = 0.0
                     stop.wait(backoff)
                     backoff = min(self.options.backoff_max_s, backoff * 2)
@@ -226,6 +242,9 @@ class StreamProcessor:
                     stop.wait(self.options.lease_ttl_ms / 4000)
             self._report_progress(force=True)
         finally:
+            # Acknowledge what was applied; a planned round not applied stays pending.
+            with suppress(redis.RedisError, OnlineStoreError):
+                self._flush_acks()
             with suppress(redis.RedisError):
                 for source_parts in self._by_source().values():
                     owned = [p.partition for p in source_parts if p.owned]
@@ -250,10 +269,13 @@ class StreamProcessor:
         owned = [p for p in self.parts if p.owned]
         if not owned:
             return False
-        per_partition = max(1, min(self.options.batch_size, self.options.max_in_flight // len(owned)))
+        # Two rounds are in flight at a time (one applying, the next being planned): each
+        # reads at most half of max_in_flight.
+        per_partition = max(1, min(self.options.batch_size, self.options.max_in_flight // (2 * len(owned))))
         did_work = False
         draining = [p for p in owned if p.drain_pending]
         if draining:
+            self._flush_acks()
             by_key = {p.keys.log(p.partition): p for p in draining}
             delivered = self._read_group(list(by_key), "0", per_partition, None)
             batches = []
@@ -266,10 +288,9 @@ class StreamProcessor:
             did_work = self._process(batches)
         ready = [p for p in owned if p.owned and not p.drain_pending]
         if ready:
-            block = None if did_work else self.options.block_ms
-            by_key = {p.keys.log(p.partition): p for p in ready}
-            delivered = self._read_group(list(by_key), ">", per_partition, block)
-            did_work = self._process([(by_key[key], entries) for key, entries in delivered.items() if entries]) or did_work
+            did_work = self._pipeline(ready, per_partition, None if did_work else self.options.block_ms) or did_work
+        elif self._carry is not None:
+            self._carry = None  # every partition of it was lost: the new owners take its entries
         self._report_progress()
         if did_work:
             return False
@@ -323,6 +344,9 @@ class StreamProcessor:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        # The round pipeline calls the batch script by SHA without the transport's reload.
+        for source in SCRIPTS.values():
+            self.client.script_load(source)
         # Entries a former owner read but never acknowledged become ours (it is fenced out).
         cursor: Any = "0-0"
         while True:
@@ -349,12 +373,18 @@ class StreamProcessor:
         ones). Never retried here: a reply lost on the way would leave delivered entries
         pending behind newer ones, so any error sends the processor through a takeover,
         which reads the pending entries first."""
+        with translated_errors(self.endpoint, "reading the event log"):
+            reply = self.transport.round_trip([self._read_command(logs, start, count, block_ms)])[0]
+        return self._delivered(reply)
+
+    def _read_command(self, logs: list[bytes], start: str, count: int, block_ms: int | None) -> list[object]:
         command: list[object] = ["XREADGROUP", "GROUP", CONSUMER_GROUP, self.owner, "COUNT", count]
         if block_ms is not None:
             command += ["BLOCK", block_ms]
-        command += ["STREAMS", *logs, *([start] * len(logs))]
-        with translated_errors(self.endpoint, "reading the event log"):
-            reply = self.transport.round_trip([command])[0]
+        return [*command, "STREAMS", *logs, *([start] * len(logs))]
+
+    @staticmethod
+    def _delivered(reply: Any) -> dict[bytes, Entries]:
         out: dict[bytes, Entries] = {}
         # RESP3 answers a map of streams, RESP2 a list of [stream, entries] pairs.
         for key, entries in reply.items() if isinstance(reply, dict) else reply or []:
@@ -362,44 +392,112 @@ class StreamProcessor:
             out[key] = [(i, f[1]) for i, f in entries if f]
         return out
 
+    def _batch(self, part: _Partition, entries: Entries, state: PartitionState | None = None) -> PartitionBatch:
+        shed_lag = part.source.shed_lag
+        return PartitionBatch(
+            part.source, part.views, part.partition, entries, state or part.state,
+            shedding=shed_lag is not None and part.backlog > shed_lag,
+        )
+
     def _process(self, batches: Sequence[tuple[_Partition, Entries]]) -> bool:
         """Process one round's batches together (:func:`.micro_batch.process_round`), then
         acknowledge and trim, in one round trip, the entries of every partition whose batch
         was applied (or had nothing new). Whether there was anything to process."""
         if not batches:
             return False
-        outcomes = process_round(
-            self.client,
-            self.applier,
-            self.offline_dir,
-            self.tenant,
-            [
-                PartitionBatch(
-                    part.source, part.views, part.partition, entries, part.state,
-                    shedding=part.source.shed_lag is not None and part.backlog > part.source.shed_lag,
-                )
-                for part, entries in batches
-            ],
-            owner=self.owner,
+        prepared = [self._batch(part, entries) for part, entries in batches]
+        outcomes = process_round(self.client, self.applier, self.offline_dir, self.tenant, prepared, owner=self.owner)
+        self._settle(prepared, outcomes)
+        self._flush_acks()
+        return True
+
+    def _pipeline(self, ready: list[_Partition], per_partition: int, block_ms: int | None) -> bool:
+        """Apply a round of new entries while the next one is read, planned and landed.
+
+        One write sends the acknowledgements of the previous round, a read of the next
+        entries and this round's scripts. Redis answers the read first; the processor plans
+        and durably lands the next round (from the positions this round will reach) while
+        Redis runs the scripts, then reads their verdicts. A partition whose batch was not
+        applied as planned (lease lost, a replay) drops its part of the next round: its
+        entries stay pending and are read again. Acknowledgements still follow the writes
+        they acknowledge. Whether there was anything to process."""
+        carry, self._carry = self._carry, None
+        if carry is not None:
+            gone = {key for key, part in self._by_id.items() if part not in ready}
+            carry = carry.without(gone) if gone else carry
+        if carry is None or not carry.batches:
+            by_key = {p.keys.log(p.partition): p for p in ready}
+            delivered = self._read_group(list(by_key), ">", per_partition, block_ms)
+            batches = [self._batch(by_key[key], entries) for key, entries in delivered.items() if entries]
+            if not batches:
+                self._flush_acks()
+                return False
+            carry = prepare_round(self.client, self.offline_dir, self.tenant, batches)
+        live = carry.live_plans
+        logs = [p.keys.log(p.partition) for p in ready]
+        pack = hiredis.pack_command
+        acks = self._acks
+        self._acks = []
+        commands = PackedCommands(
+            b"".join([pack(tuple(c)) for c in acks])  # type: ignore[arg-type]  # hiredis stub types a 1-tuple
+            + pack(tuple(self._read_command(logs, ">", per_partition, None)))  # type: ignore[arg-type]
+            + pack_calls(live, self.tenant, self.owner).data,
+            len(acks) + 1 + len(live),
         )
-        acks: list[tuple[object, ...]] = []
-        for (part, entries), outcome in zip(batches, outcomes, strict=True):
+        after = {(b.source.name, b.partition): plan.after for b, plan in zip(carry.batches, carry.plans, strict=True)}
+        upcoming: PreparedRound | None = None
+        with self.transport.replies(commands, f"applying a round of {', '.join(p.label for p in ready)}") as read:
+            read(len(acks))
+            delivered = self._delivered(read(1)[0])
+            by_key = {p.keys.log(p.partition): p for p in ready}
+            batches = [
+                self._batch(by_key[key], entries, after.get((by_key[key].source.name, by_key[key].partition)))
+                for key, entries in delivered.items() if entries
+            ]
+            if batches:
+                upcoming = prepare_round(self.client, self.offline_dir, self.tenant, batches)
+            results = apply_results(read(len(live)))
+        outcomes = settle_round(self.client, self.applier, self.offline_dir, self.tenant, carry, results, owner=self.owner)
+        unsettled = self._settle(carry.batches, outcomes)
+        if upcoming is not None and unsettled:
+            upcoming = upcoming.without(unsettled)
+            for key in unsettled:
+                self._by_id[key].drain_pending = True
+        self._carry = upcoming if upcoming is not None and upcoming.batches else None
+        if self._carry is None:
+            self._flush_acks()
+        return True
+
+    def _settle(self, batches: Sequence[PartitionBatch], outcomes: Sequence[BatchOutcome]) -> set[tuple[str, int]]:
+        """Record each batch's outcome and queue the acknowledgement of every batch that was
+        applied (or had nothing new). Returns the partitions whose batch did not end as
+        planned (lease lost, or applied again from a reloaded position)."""
+        unsettled: set[tuple[str, int]] = set()
+        for batch, outcome in zip(batches, outcomes, strict=True):
+            key = (batch.source.name, batch.partition)
+            part = self._by_id[key]
             self.report.replayed_batches += outcome.replays
             if outcome.lease_lost:
                 logger.warning("stream processor %s: lease of %s lost mid-batch; batch left to the new owner", self.owner, part.label)
                 part.owned = False
+                unsettled.add(key)
                 continue
+            if outcome.replays:
+                unsettled.add(key)
             part.state = outcome.state
             if outcome.plan is not None:
                 part.events_since_beat += len(outcome.plan.events)
                 self._count(outcome.plan)
-            last = parse_stream_id(entries[-1][0])
+            last = parse_stream_id(batch.entries[-1][0])
             log = part.keys.log(part.partition)
-            acks.append(("XACK", log, CONSUMER_GROUP, *[stream_id for stream_id, _ in entries]))
-            acks.append(("XTRIM", log, "MINID", "=", f"{last[0]}-{last[1] + 1}"))
-        if acks:
-            self.transport.execute(acks, f"acknowledging the batches of {', '.join(p.label for p, _ in batches)}")
-        return True
+            self._acks.append(("XACK", log, CONSUMER_GROUP, *[stream_id for stream_id, _ in batch.entries]))
+            self._acks.append(("XTRIM", log, "MINID", "=", f"{last[0]}-{last[1] + 1}"))
+        return unsettled
+
+    def _flush_acks(self) -> None:
+        if self._acks:
+            acks, self._acks = self._acks, []
+            self.transport.execute(acks, "acknowledging applied batches")
 
     def _count(self, plan: BatchPlan) -> None:
         report = self.report

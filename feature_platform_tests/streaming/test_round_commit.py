@@ -3,6 +3,7 @@ is applied (real Redis, real files)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -20,7 +21,7 @@ from feature_platform.streaming.apply import BatchApplier
 from feature_platform.streaming.landing import read_landed_events, source_dir
 from feature_platform.streaming.log import CONSUMER_GROUP, ENTRY_FIELD, encode_entry, partition_of
 from feature_platform.streaming.micro_batch import Entries, PartitionBatch, process_round
-from feature_platform.streaming.processor import ProcessorOptions, run_processor
+from feature_platform.streaming.processor import ProcessorOptions, StreamProcessor, run_processor
 from feature_platform_tests.streaming.repo import clicks, user_clicks
 
 NOON_YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -94,3 +95,42 @@ def test_a_round_whose_landing_fails_applies_nothing(
     layout = ViewKeys("default", user_clicks.name)
     assert redis_client.exists(*(layout.entity_key(encode_entity([u])) for u in (ua, ub))) == 0
     assert not any(Path(p).suffix == ".parquet" and not p.name.startswith(".") for p in root.rglob("*"))
+
+
+def test_a_partition_whose_lease_is_lost_mid_pipeline_drops_its_next_round_and_loses_nothing(
+    stream_settings: Settings, redis_client: redis.Redis
+) -> None:
+    (pa, ua), (pb, ub) = users_in_two_partitions()
+    start = NOON_YESTERDAY
+    for partition, user in ((pa, ua), (pb, ub)):
+        append_with_ids(redis_client, partition, user, [(f"1-{i}".encode(), start + timedelta(seconds=i)) for i in range(1, 21)])
+    keys = StreamKeys("default", clicks.name)
+    # Leases are checked every 20 s: the lost lease is found by the batch script, not a check.
+    options = ProcessorOptions(batch_size=5, lease_ttl_ms=60_000, heartbeat_s=30, block_ms=20)
+    first = StreamProcessor(stream_settings.redis_url, "default", [user_clicks], stream_settings.offline_dir, options=options)
+    first._round()  # takes the leases, applies 5 events per partition, plans and lands the next 5
+    assert first._carry is not None and {b.partition for b in first._carry.batches} == {pa, pb}
+    redis_client.set(keys.lease(pa), "intruder")  # pa changes hands while its next round is planned
+    first._round()
+    assert not first._by_id[(clicks.name, pa)].owned
+    progress = {p: int(redis_client.hget(keys.progress(p), "events") or 0) for p in (pa, pb)}
+    assert progress == {pa: 5, pb: 10}
+    # pa's delivered but unapplied entries stay pending for whoever owns it next.
+    assert redis_client.xpending(keys.log(pa), CONSUMER_GROUP)["pending"] == 10
+    first.run(stop=_stopped())  # stops at once: gives back pb's lease, drops its planned round
+    redis_client.delete(keys.lease(pa))
+    report = run_processor(stream_settings, [user_clicks], until_idle=True, options=options)
+    assert report.events == 25  # pa's last 15 and pb's last 10, once each
+    for p in (pa, pb):
+        assert int(redis_client.hget(keys.progress(p), "events")) == 20  # type: ignore[arg-type]
+        assert redis_client.xpending(keys.log(p), CONSUMER_GROUP)["pending"] == 0
+    landed = read_landed_events(stream_settings.offline_dir, "default", clicks)
+    assert sorted((r["_partition"], r["_stream_seq"]) for r in landed.to_pylist()) == sorted(
+        (p, i) for p in (pa, pb) for i in range(1, 21)
+    )
+
+
+def _stopped() -> threading.Event:
+    stop = threading.Event()
+    stop.set()
+    return stop
