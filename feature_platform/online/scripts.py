@@ -29,8 +29,9 @@ arguments), atomically: it checks the partition's lease still names this owner (
 a processor that lost its lease cannot write) and the per-partition applied position (a
 batch at or before the stored position is a replay and changes nothing; a plan made from
 a stale position is refused), then adds the counters, appends the dead letters, writes the
-latest values with the online store's compare-and-set, folds the events into their tiles
-and adds them to the views' kept events (the window edges), prunes tiles and kept events
+latest values with the online store's compare-and-set, merges each tile's events of the
+batch into it (folded by ``streaming.apply``; sums added one value at a time, in log order)
+and adds the events to the views' kept events (the window edges), prunes tiles and kept events
 older than the longest window plus the lateness, and stores the new position and watermark.
 Replies ``{1, latest values written}``, ``{0, 0}`` (already applied), ``{-1, 0}`` (lease
 lost) or ``{-2, 0}`` (stale position).
@@ -147,31 +148,31 @@ local function after(a, b)
   return a_ms > b_ms or (a_ms == b_ms and a_seq > b_seq)
 end
 
-local function tile_add(key, prefix, numeric, distinct, has_value, value, event_text, created_text, blob)
-  -- One read and one write per tile, whatever changes.
+local function tile_merge(key, prefix, numeric, n, sums, lo, hi, event_text, created_text, blob, distinct)
+  -- A batch's events of one tile, folded in the caller: one read and one write per tile.
   local stored = redis.call('HMGET', key, prefix .. 'n', prefix .. 's', prefix .. 'lo', prefix .. 'hi',
                             prefix .. 'le', prefix .. 'lc')
   local changes = {}
-  if has_value == '1' then
+  if n > 0 then
     changes[#changes + 1] = prefix .. 'n'
-    changes[#changes + 1] = string.format('%d', (tonumber(stored[1]) or 0) + 1)
-    if distinct == '1' then
-      changes[#changes + 1] = prefix .. 'd|' .. blob
-      changes[#changes + 1] = '1'
-    end
+    changes[#changes + 1] = string.format('%d', (tonumber(stored[1]) or 0) + n)
     if numeric == '1' then
-      local v = tonumber(value)
-      changes[#changes + 1] = prefix .. 's'
-      changes[#changes + 1] = string.format('%.17g', (tonumber(stored[2]) or 0) + v)
-      local lo = tonumber(stored[3])
-      if lo == nil or v < lo then
-        changes[#changes + 1] = prefix .. 'lo'
-        changes[#changes + 1] = value
+      -- Added one by one in log order, as the offline fold does (float sums are exact to it).
+      local s = tonumber(stored[2]) or 0
+      for _, v in ipairs(sums) do
+        s = s + tonumber(v)
       end
-      local hi = tonumber(stored[4])
-      if hi == nil or v > hi then
+      changes[#changes + 1] = prefix .. 's'
+      changes[#changes + 1] = string.format('%.17g', s)
+      local stored_lo = tonumber(stored[3])
+      if stored_lo == nil or tonumber(lo) < stored_lo then
+        changes[#changes + 1] = prefix .. 'lo'
+        changes[#changes + 1] = lo
+      end
+      local stored_hi = tonumber(stored[4])
+      if stored_hi == nil or tonumber(hi) > stored_hi then
         changes[#changes + 1] = prefix .. 'hi'
-        changes[#changes + 1] = value
+        changes[#changes + 1] = hi
       end
     end
   end
@@ -187,6 +188,9 @@ local function tile_add(key, prefix, numeric, distinct, has_value, value, event_
   end
   if #changes > 0 then
     redis.call('HSET', key, unpack(changes))
+  end
+  for _, value in ipairs(distinct) do
+    redis.call('HSET', key, prefix .. 'd|' .. value, '1')
   end
 end
 
@@ -224,9 +228,23 @@ for _ = 1, latest do
 end
 local tiles = tonumber(ARGV[i]); i = i + 1
 for _ = 1, tiles do
-  tile_add(KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
-           ARGV[i + 7], ARGV[i + 8])
-  i = i + 9
+  local key, prefix, numeric = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2]
+  local n, sum_count = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  i = i + 5
+  local sums = {}
+  for k = 1, sum_count do
+    sums[k] = ARGV[i + k - 1]
+  end
+  i = i + sum_count
+  local lo, hi, event_text, created_text, blob = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local distinct_count = tonumber(ARGV[i + 5])
+  i = i + 6
+  local distinct = {}
+  for k = 1, distinct_count do
+    distinct[k] = ARGV[i + k - 1]
+  end
+  i = i + distinct_count
+  tile_merge(key, prefix, numeric, n, sums, lo, hi, event_text, created_text, blob, distinct)
 end
 local kept = tonumber(ARGV[i]); i = i + 1
 for _ = 1, kept do

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 from typing import Any
@@ -47,6 +47,49 @@ def _number(value: Any) -> str:
     return repr(float(value)) if isinstance(value, float) else str(int(value))
 
 
+@dataclass
+class _TileDelta:
+    """One tile's events of a batch, folded as the script merges them: how many values, the
+    numeric values in log order (the script adds them one by one, as the offline fold does),
+    the smallest and largest (as sent), the newest event by ``(event, created)`` (a later
+    equal pair wins) and the distinct values."""
+
+    key: int
+    prefix: str
+    numeric: bool
+    n: int = 0
+    sums: list[str] = field(default_factory=list)
+    lo: tuple[Any, str] | None = None
+    hi: tuple[Any, str] | None = None
+    last: tuple[int, int, bytes] | None = None
+    distinct: dict[bytes, None] = field(default_factory=dict)
+
+    def add(self, value: Any, event_us: int, created_us: int, distinct: bool, pack: Any) -> None:
+        """Fold one event in (log order)."""
+        blob = pack(value)
+        if value is not None:
+            self.n += 1
+            if self.numeric:
+                text = _number(value)
+                self.sums.append(text)
+                if self.lo is None or value < self.lo[0]:
+                    self.lo = (value, text)
+                if self.hi is None or value > self.hi[0]:
+                    self.hi = (value, text)
+            if distinct:
+                self.distinct[blob] = None
+        if self.last is None or (event_us, created_us) >= self.last[:2]:
+            self.last = (event_us, created_us, blob)
+
+    def args(self) -> list[Any]:
+        """This tile's ARGV of ``APPLY_STREAM_BATCH``."""
+        assert self.last is not None
+        return [
+            self.key, self.prefix, "1" if self.numeric else "0", self.n, len(self.sums), *self.sums,
+            self.lo[1] if self.lo else "", self.hi[1] if self.hi else "", *self.last, len(self.distinct), *self.distinct,
+        ]
+
+
 def script_call(
     plan: BatchPlan, tenant: str, owner: str | None, *, now_us: int | None = None
 ) -> tuple[list[bytes], list[Any]]:
@@ -86,6 +129,7 @@ def script_call(
         args += [event.stream_id, letter.reason, letter.watermark_us, entry]
     latest_args: list[Any] = []
     tile_args: list[Any] = []
+    tile_count = 0
     kept_args: list[Any] = []
     maintenance: list[Any] = []
     maintained = 0
@@ -105,34 +149,26 @@ def script_call(
         groups = {update.group.name: update.group for update in view_plan.tiles}
         # Per group (the plan shares one object per group): its name and flags; per entity:
         # its tile key's index. Both are reused by every event.
-        flags = {
-            id(g): (name, "1" if g.numeric else "0", "1" if g.distinct else "0", g.numeric) for name, g in groups.items()
-        }
+        flags = {id(g): (name, g.numeric, g.distinct) for name, g in groups.items()}
         tile_keys: dict[bytes, int] = {}
+        deltas: dict[tuple[int, str], _TileDelta] = {}
         pack = msgpack.packb
         for update in view_plan.tiles:
             group = update.group
-            name, numeric_flag, distinct_flag, numeric = flags.get(id(group)) or (
-                group.name, "1" if group.numeric else "0", "1" if group.distinct else "0", group.numeric
-            )
+            name, numeric, distinct = flags.get(id(group)) or (group.name, group.numeric, group.distinct)
             entity = update.entity
             index_of_key = tile_keys.get(entity)
             if index_of_key is None:
                 index_of_key = tile_keys[entity] = key_index(layout.tile_key(entity))
-            value = update.value
-            has_value = value is not None
             event_us = update.event_us
-            tile_args += [
-                index_of_key,
-                f"{name}|{(event_us - event_us % group.tile_us) // MINUTE_US}|",
-                numeric_flag,
-                distinct_flag,
-                "1" if has_value else "0",
-                _number(value) if has_value and numeric else "",
-                event_us,
-                update.created_us,
-                pack(value),
-            ]
+            prefix = f"{name}|{(event_us - event_us % group.tile_us) // MINUTE_US}|"
+            delta = deltas.get((index_of_key, prefix))
+            if delta is None:
+                delta = deltas[(index_of_key, prefix)] = _TileDelta(index_of_key, prefix, numeric)
+            delta.add(update.value, event_us, update.created_us, distinct, pack)
+        for delta in deltas.values():
+            tile_args += delta.args()
+        tile_count += len(deltas)
         newest: dict[bytes, int] = {}
         for kept in view_plan.kept:
             kept_args += [key_index(layout.events_key(kept.entity)), kept.event_us, kept.member]
@@ -155,7 +191,7 @@ def script_call(
             ]
             maintained += 1
     args += [len(latest_args) // 5, *latest_args]
-    args += [len(tile_args) // 9, *tile_args]
+    args += [tile_count, *tile_args]
     args += [len(kept_args) // 3, *kept_args]
     args += [maintained, *maintenance]
     return keys, args
