@@ -19,6 +19,7 @@ where the log says it stopped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -216,7 +217,10 @@ class StreamProcessor:
     def run(self, *, until_idle: bool = False, stop: threading.Event | None = None) -> ProcessorReport:
         """Process until ``stop`` is set (or, with ``until_idle``, until every partition is
         owned and has nothing left to read); release the leases on the way out."""
-        stop = stop or threading.Event()
+        with batch_friendly_gc():
+            return self._run(until_idle, stop or threading.Event())
+
+    def _run(self, until_idle: bool, stop: threading.Event) -> ProcessorReport:
         backoff = self.options.backoff_initial_s
         logger.info("stream processor %s on %s: %d partition(s)", self.owner, redact_url(self.endpoint.url), len(self.parts))
         try:
@@ -558,6 +562,34 @@ def run_processor(
         options=options or settings.processor_options(), on_progress=on_progress,
     )
     return processor.run(until_idle=until_idle, stop=stop)
+
+
+_gc_lock = threading.Lock()
+_gc_users: list[tuple[int, int, int]] = []  # the thresholds before the first user, once per running processor
+
+
+@contextmanager
+def batch_friendly_gc(young_threshold: int = 10_000) -> Iterator[None]:
+    """Python's cycle collector tuned for the processor while it runs: objects that existed
+    before are frozen (never traversed again until the end) and the young generation is
+    collected every ``young_threshold`` allocations instead of 700. A batch allocates
+    tens of thousands of small acyclic objects (events, tuples); with the defaults the
+    collector took about a third of the decode and plan time. Processors running at once
+    in one process share it: the last one to stop restores the settings."""
+    with _gc_lock:
+        before = _gc_users[0] if _gc_users else gc.get_threshold()
+        if not _gc_users:
+            gc.freeze()
+            gc.set_threshold(max(young_threshold, before[0]), before[1], before[2])
+        _gc_users.append(before)
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users.pop()
+            if not _gc_users:
+                gc.set_threshold(*before)
+                gc.unfreeze()
 
 
 @contextmanager

@@ -3,6 +3,7 @@ is applied (real Redis, real files)."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,12 @@ from feature_platform.streaming.apply import BatchApplier
 from feature_platform.streaming.landing import read_landed_events, source_dir
 from feature_platform.streaming.log import CONSUMER_GROUP, ENTRY_FIELD, encode_entry, partition_of
 from feature_platform.streaming.micro_batch import Entries, PartitionBatch, process_round
-from feature_platform.streaming.processor import ProcessorOptions, StreamProcessor, run_processor
+from feature_platform.streaming.processor import (
+    ProcessorOptions,
+    StreamProcessor,
+    batch_friendly_gc,
+    run_processor,
+)
 from feature_platform_tests.streaming.repo import clicks, user_clicks
 
 NOON_YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -134,3 +140,15 @@ def _stopped() -> threading.Event:
     stop = threading.Event()
     stop.set()
     return stop
+
+
+def test_processors_running_at_once_give_the_collector_settings_back_when_the_last_stops() -> None:
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    first, second = batch_friendly_gc(), batch_friendly_gc()
+    first.__enter__()
+    assert gc.get_threshold()[0] >= 10_000 and gc.get_freeze_count() >= frozen
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first to start stops first: the second still runs tuned
+    assert gc.get_threshold()[0] >= 10_000
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
