@@ -211,6 +211,9 @@ class StreamProcessor:
         # the acknowledgements of applied batches not sent yet.
         self._carry: PreparedRound | None = None
         self._acks: list[tuple[object, ...]] = []
+        # Whether the previous round had work: then the next read does not wait (an idle
+        # log is seen at once, e.g. by until_idle), only one after an idle round does.
+        self._busy = False
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -292,10 +295,12 @@ class StreamProcessor:
             did_work = self._process(batches)
         ready = [p for p in owned if p.owned and not p.drain_pending]
         if ready:
-            did_work = self._pipeline(ready, per_partition, None if did_work else self.options.block_ms) or did_work
+            block = None if did_work or self._busy else self.options.block_ms
+            did_work = self._pipeline(ready, per_partition, block) or did_work
         elif self._carry is not None:
             self._carry = None  # every partition of it was lost: the new owners take its entries
         self._report_progress()
+        self._busy = did_work
         if did_work:
             return False
         lengths = self._lengths(owned)
