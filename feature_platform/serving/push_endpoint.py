@@ -10,7 +10,8 @@ Answers:
 * 429 with ``Retry-After`` (seconds) when a partition of the source is more than its
   ``max_lag`` events behind (``"error": "backpressure"``) or the tenant is over its push
   rate (``"error": "rate_limited"``); nothing was appended, retry later;
-* 503 when Redis is unavailable.
+* 503 when Redis is unavailable, 502 when it refused the push;
+* 501 when the tenant's Redis is a Redis Cluster (the real-time path runs on a single Redis).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from feature_platform.streaming.errors import (
     BackpressureError,
     InvalidRowsError,
     RateLimitedError,
+    StreamOnClusterError,
     UnknownStreamSourceError,
 )
 from feature_platform.streaming.push import TenantLogs, find_source
@@ -97,6 +99,8 @@ def push_handler(
             if on_refused is not None:
                 on_refused(tenant, "rate_limited")
             return _error(429, "rate_limited", str(exc), retry_after=exc.retry_after)
+        except StreamOnClusterError as exc:
+            return _error(501, "push_not_supported", str(exc))
         except OnlineStoreUnavailableError as exc:
             return _error(503, "stream_unavailable", str(exc))
         except OnlineStoreError as exc:

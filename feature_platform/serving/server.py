@@ -208,7 +208,7 @@ def _push_endpoints(
         registry, logs, online_store.tenant, tenants, on_refused=lambda tenant, _: metrics.rate_limited.labels(tenant).inc()
     )
     return [Endpoint("/push", "POST", _with_json_body(handler), "Append events to a stream source's log",
-                     body=PushBody, answer=PushAnswer, errors=(400, 403, 404, 413, 415, 422, 429, 503))]
+                     body=PushBody, answer=PushAnswer, errors=(400, 403, 404, 413, 415, 422, 429, 501, 502, 503))]
 
 
 def openapi_schema(endpoints: Collection[Endpoint]) -> dict[str, Any]:

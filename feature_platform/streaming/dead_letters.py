@@ -15,11 +15,11 @@ from typing import Any, cast
 
 import redis
 
-from feature_platform.online.connection import RedisEndpoint, translated_errors
+from feature_platform.online.connection import translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.scripts import REPLAY_DEAD_LETTERS
 from feature_platform.specs import StreamSource
-from feature_platform.streaming.log import LogEvent, decode_entry, encode_entry
+from feature_platform.streaming.log import LogEvent, decode_entry, encode_entry, log_endpoint
 
 _CHUNK = 500
 
@@ -59,7 +59,7 @@ def iter_dead_letters(client: redis.Redis, keys: StreamKeys, *, limit: int | Non
 def replay_dead_letters(url: str, tenant: str, source: StreamSource, *, limit: int | None = None) -> int:
     """Move up to ``limit`` dead letters of ``source`` (all: None) back into its log; the
     number moved. The stream processor then applies them (``feature-platform stream``)."""
-    endpoint = RedisEndpoint.parse(url)
+    endpoint = log_endpoint(url)
     client = redis.Redis.from_url(url)
     keys = StreamKeys(tenant, source.name)
     moved = 0

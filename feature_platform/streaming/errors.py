@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feature_platform.errors import SchemaError, TerminalError, TransientError
+from feature_platform.errors import ConfigError, SchemaError, TerminalError, TransientError
 
 
 class InvalidRowsError(SchemaError):
@@ -45,6 +45,10 @@ class RateLimitedError(TransientError):
             f"Tenant {tenant!r} is over its push rate of {rate:g} events/s; nothing appended, "
             f"retry in {retry_after:.2f} s"
         )
+
+
+class StreamOnClusterError(ConfigError):
+    """The real-time path was pointed at a Redis Cluster; it runs on a single Redis."""
 
 
 class PartitionOwnedError(TransientError):

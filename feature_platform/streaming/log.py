@@ -17,9 +17,31 @@ from typing import NamedTuple
 
 import msgpack
 
+from feature_platform.online.connection import RedisEndpoint
+from feature_platform.streaming.errors import StreamOnClusterError
+
 ENTRY_FIELD = b"d"
 _unpackb = msgpack.unpackb
 CONSUMER_GROUP = "processors"
+
+
+def log_endpoint(url: str) -> RedisEndpoint:
+    """The Redis that holds the event logs and the stream views' state; a Redis Cluster is
+    refused with what to use instead.
+
+    The batch script applies a partition's events, its applied-position guard and its lease
+    check in one atomic call, so every key it touches must live on one Redis: on a cluster
+    they would span slots.
+    """
+    endpoint = RedisEndpoint.parse(url)
+    if endpoint.is_cluster:
+        raise StreamOnClusterError(
+            f"The real-time path (push, the stream processor, dead-letter replay) runs on a single Redis, "
+            f"not on the Redis Cluster at {endpoint.where}: serve stream views from a tenant whose Redis is "
+            "a redis:// URL (redis_url, or tenants.<name>.url in feature_platform.yaml); batch views can "
+            "stay on the cluster under another tenant"
+        )
+    return endpoint
 
 
 def partition_of(entity: bytes, partitions: int) -> int:

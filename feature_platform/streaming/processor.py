@@ -34,7 +34,7 @@ import hiredis
 import redis
 
 from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
-from feature_platform.online.connection import RedisEndpoint, redact_url, translated_errors
+from feature_platform.online.connection import redact_url, translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.scripts import SCRIPTS
 from feature_platform.online.tenancy import TenantRouting
@@ -48,6 +48,7 @@ from feature_platform.streaming.lease import Leases, new_owner_id
 from feature_platform.streaming.log import (
     CONSUMER_GROUP,
     LogEvent,
+    log_endpoint,
     parse_stream_id,
 )
 from feature_platform.streaming.micro_batch import (
@@ -175,7 +176,7 @@ class StreamProcessor:
         on_progress: Callable[[ProgressReport], None] | None = None,
     ) -> None:
         self.options = options or ProcessorOptions()
-        self.endpoint = RedisEndpoint.parse(url)
+        self.endpoint = log_endpoint(url)
         self.tenant = tenant
         self.offline_dir = Path(offline_dir)
         self.owner = owner or new_owner_id()

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from feature_platform.online.connection import RedisEndpoint, translated_errors
+from feature_platform.online.connection import translated_errors
 from feature_platform.online.keys import StreamKeys
 from feature_platform.online.scripts import PUSH_IF_NOT_BEHIND
 from feature_platform.online.tenancy import TenantRouting
@@ -31,6 +31,7 @@ from feature_platform.streaming.errors import (
     RateLimitedError,
     UnknownStreamSourceError,
 )
+from feature_platform.streaming.log import log_endpoint
 from feature_platform.streaming.rows import as_row_dicts, encode_rows
 
 # How long a refused producer should wait, per event of backlog above max_lag, assuming the
@@ -66,7 +67,7 @@ class StreamLog:
         max_connections: int = 32,
     ) -> None:
         check_identifier(tenant, "Tenant")
-        self.endpoint = RedisEndpoint.parse(url)
+        self.endpoint = log_endpoint(url)
         self.tenant = tenant
         self.rate_limiter = rate_limiter
         self.client = redis.Redis(

@@ -47,7 +47,7 @@ from feature_platform.specs import FeatureView, StreamSource
 from feature_platform.streaming.apply import BatchApplier
 from feature_platform.streaming.errors import StreamQueryFailedError
 from feature_platform.streaming.lease import Leases, new_owner_id
-from feature_platform.streaming.log import parse_stream_id
+from feature_platform.streaming.log import log_endpoint, parse_stream_id
 from feature_platform.streaming.micro_batch import Entries, process_entries
 from feature_platform.streaming.processor import stream_views
 from feature_platform.streaming.spark.source import SOURCE_NAME, RedisLogDataSource
@@ -168,6 +168,7 @@ class SparkStream:
         offline_dir: Path,
         options: SparkStreamOptions,
     ) -> None:
+        log_endpoint(redis_url)
         self.spark = spark
         self.redis_url = redis_url
         self.tenant = tenant
