@@ -144,26 +144,19 @@ def settle_round(
     plan). A batch refused as applied before (a replay) or planned from a stale position is
     planned again from the reloaded state and applied once more, alone."""
     outcomes: list[BatchOutcome] = []
-    answers = iter(results)
-    for batch, state, plan in zip(prepared.batches, prepared.states, prepared.plans, strict=True):
-        if plan.empty:
-            outcomes.append(BatchOutcome(None, state))
-            continue
-        status = next(answers).status
-        if status is ApplyStatus.APPLIED:
-            outcomes.append(BatchOutcome(plan, plan.after))
-        elif status is ApplyStatus.LEASE_LOST:
-            outcomes.append(BatchOutcome(None, state, lease_lost=True))
-        else:
+    for batch, outcome in zip(prepared.batches, _settle_once(prepared, results), strict=True):
+        if outcome.replays:
             retry = PartitionBatch(batch.source, batch.views, batch.partition, batch.entries, None, batch.shedding)
             again = prepare_round(client, offline_dir, tenant, [retry])
             (outcome,) = _settle_once(again, applier.apply_many(again.live_plans, tenant, owner))
-            outcomes.append(BatchOutcome(outcome.plan, outcome.state, outcome.lease_lost, replays=outcome.replays + 1))
+            outcome = BatchOutcome(outcome.plan, outcome.state, outcome.lease_lost, replays=outcome.replays + 1)
+        outcomes.append(outcome)
     return outcomes
 
 
 def _settle_once(prepared: PreparedRound, results: Sequence[ApplyResult]) -> list[BatchOutcome]:
-    """Outcomes without a further retry (a second refusal leaves the batch unapplied)."""
+    """Outcomes without a further retry: a batch refused as applied before or planned from a
+    stale position counts one replay and stays unapplied."""
     outcomes = []
     answers = iter(results)
     for state, plan in zip(prepared.states, prepared.plans, strict=True):
@@ -174,7 +167,8 @@ def _settle_once(prepared: PreparedRound, results: Sequence[ApplyResult]) -> lis
         if status is ApplyStatus.APPLIED:
             outcomes.append(BatchOutcome(plan, plan.after))
         else:
-            outcomes.append(BatchOutcome(None, state, lease_lost=status is ApplyStatus.LEASE_LOST, replays=int(status is not ApplyStatus.LEASE_LOST)))
+            lost = status is ApplyStatus.LEASE_LOST
+            outcomes.append(BatchOutcome(None, state, lease_lost=lost, replays=int(not lost)))
     return outcomes
 
 
