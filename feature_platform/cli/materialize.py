@@ -125,21 +125,14 @@ def run_backfill(args: argparse.Namespace) -> None:
     from feature_platform.defs import build_definitions
     from feature_platform.defs.backfill import run_backfill as backfill
     from feature_platform.defs.instance import platform_instance
-    from feature_platform.materialization.backfill_window import (
-        BackfillWindow,
-        OffPeak,
-        OutsideWindow,
-    )
+    from feature_platform.materialization.backfill_window import OffPeak
     from feature_platform.run_output import output_to_file
 
-    window = args.window or settings.backfill.window
-    off_peak = None
-    if window:
-        off_peak = OffPeak(
-            BackfillWindow.parse(window, setting="backfill window (--window, backfill.window)"),
-            OutsideWindow(args.outside_window or settings.backfill.outside_window),
-            args.reduced_rate or settings.backfill.reduced_rate, settings.backfill.large_partitions,
-        )
+    flags = {"window": args.window, "outside_window": args.outside_window, "reduced_rate": args.reduced_rate}
+    off_peak = OffPeak.from_settings(
+        settings.backfill.model_copy(update={name: value for name, value in flags.items() if value}),
+        setting="backfill window (--window, backfill.window)",
+    )
     log_path = settings.logs_dir / "backfill.log"
     with tqdm(unit="partition", desc=f"backfill {view.name}") as bar, output_to_file(log_path) as terminal:
         backfill(

@@ -4,7 +4,7 @@ and the incremental publish."""
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -19,7 +19,7 @@ from feature_platform.defs.ops import INCREMENTAL_JOB
 from feature_platform.defs.resources import FeaturePlatformResource
 from feature_platform.errors import ConfigError, FeaturePlatformError
 from feature_platform.materialization.backfill import missing_ranges, partition_keys
-from feature_platform.materialization.backfill_window import OffPeak, decide
+from feature_platform.materialization.backfill_window import OffPeak
 from feature_platform.materialization.online_loss import OnlineStoreLostError, detect_loss
 from feature_platform.specs import FeatureView
 
@@ -167,6 +167,8 @@ def publish_incrementally(
             f"checkpoint {meta.get('checkpoint')}"
         )
     return lines
+
+
 def _off_peak_run_config(
     platform: FeaturePlatformResource,
     off_peak: OffPeak | None,
@@ -179,20 +181,11 @@ def _off_peak_run_config(
     """Wait for the window, or the run config that holds the online writes to the reduced rate."""
     if off_peak is None:
         return None
-    now = now or datetime.now(UTC)
-    decision = decide(
-        off_peak.window, now, large=partitions > off_peak.large_partitions, outside=off_peak.outside,
-        reduced_rows_per_s=off_peak.reduced_rows_per_s,
-        what=f"The backfill of {view.name} ({partitions} partitions)",
-    )
-    if decision.message:
-        log(decision.message)
-    if decision.wait_until is not None:
-        sleep((decision.wait_until - now).total_seconds())
-    if decision.rate_limit is None:
+    rate = off_peak.hold(partitions, f"The backfill of {view.name}", log=log, now=now, sleep=sleep)
+    if rate is None:
         return None
     # Run config replaces the resource's config as a whole: carry its other fields along.
     config = platform.model_dump(exclude_none=True)
     current = platform.settings.online_write.rate_limit
-    config["online_write_rate_limit"] = decision.rate_limit if current is None else min(current, decision.rate_limit)
+    config["online_write_rate_limit"] = rate if current is None else min(current, rate)
     return {"resources": {"feature_platform": {"config": config}}}

@@ -8,9 +8,9 @@ publishing. It says so in the run log and in the materialization's metadata.
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-from feature_platform.materialization.backfill_window import OffPeak, decide
+from feature_platform.materialization.backfill_window import OffPeak
 
 BACKFILL_TAG = "dagster/backfill"
 """The tag Dagster puts on every run of a backfill."""
@@ -38,13 +38,4 @@ def off_peak_rate(
     """
     if off_peak is None or BACKFILL_TAG not in run_tags:
         return None
-    now = now or datetime.now(UTC)
-    decision = decide(
-        off_peak.window, now, large=partitions > off_peak.large_partitions, outside=off_peak.outside,
-        reduced_rows_per_s=off_peak.reduced_rows_per_s, what=f"{what} ({partitions} partitions)",
-    )
-    if decision.message:
-        log(decision.message)
-    if decision.wait_until is not None:
-        sleep((decision.wait_until - now).total_seconds())
-    return decision.rate_limit
+    return off_peak.hold(partitions, what, log=log, now=now, sleep=sleep)

@@ -8,9 +8,11 @@ or runs now at a reduced online write rate; either way it says so.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import Enum
+from time import sleep as wait
 
 from feature_platform.errors import ConfigError
 from feature_platform.settings import BackfillSettings
@@ -76,15 +78,39 @@ class OffPeak:
     large_partitions: int = 7
 
     @classmethod
-    def from_settings(cls, settings: BackfillSettings) -> OffPeak | None:
+    def from_settings(cls, settings: BackfillSettings, *, setting: str = "backfill.window") -> OffPeak | None:
         """The deployment's off-peak rule (``backfill`` in ``feature_platform.yaml``); None
-        when no window is set."""
+        when no window is set. ``setting`` names the window's source in a parse error."""
         if settings.window is None:
             return None
         return cls(
-            BackfillWindow.parse(settings.window, setting="backfill.window"),
+            BackfillWindow.parse(settings.window, setting=setting),
             OutsideWindow(settings.outside_window), settings.reduced_rate, settings.large_partitions,
         )
+
+    def hold(
+        self,
+        partitions: int,
+        what: str,
+        *,
+        log: Callable[[str], None],
+        now: datetime | None = None,
+        sleep: Callable[[float], None] = wait,
+    ) -> float | None:
+        """Apply the rule to a backfill of ``partitions`` partitions (``what``, for the
+        message) launched at ``now``: log the decision, sleep until the window opens when
+        the backfill waits, and return the rows/s its online writes are held to (None: the
+        normal rate)."""
+        now = now or datetime.now(UTC)
+        decision = decide(
+            self.window, now, large=partitions > self.large_partitions, outside=self.outside,
+            reduced_rows_per_s=self.reduced_rows_per_s, what=f"{what} ({partitions} partitions)",
+        )
+        if decision.message:
+            log(decision.message)
+        if decision.wait_until is not None:
+            sleep((decision.wait_until - now).total_seconds())
+        return decision.rate_limit
 
 
 @dataclass(frozen=True)

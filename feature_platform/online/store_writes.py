@@ -56,7 +56,6 @@ class StoreWrites(RedisStoreCore):
         :meth:`OnlineStore.publish`)."""
         if rate_limit is not None and rate_limit <= 0:
             raise ConfigError(f"rate_limit must be > 0 rows/s or None, got {rate_limit}")
-        limits = [r for r in (rate_limit, self.write_rate_limit) if r is not None]
         started = time.monotonic()
         clock_micros = utc_now_micros()
         now_micros = clock_micros if now is None else epoch_micros(now)
@@ -94,9 +93,7 @@ class StoreWrites(RedisStoreCore):
                         skipped_expired, time.monotonic() - started, unchanged,
                     )
                 )
-        written, unchanged = self._write_rows(
-            view, keys, event_list, created, expire_at, blobs, report, min(limits) if limits else None
-        )
+        written, unchanged = self._write_rows(view, keys, event_list, created, expire_at, blobs, report, rate_limit)
         if spread:
             self._write_copies(view, spread, keys, event_list, created, expire_at, blobs)
         if self.cache is not None:
@@ -170,9 +167,9 @@ class StoreWrites(RedisStoreCore):
         report: Callable[[int, int, int], None] | None = None,
         rate_limit: float | None = None,
     ) -> tuple[int, int]:
-        """Compare-and-set every row, at most ``rate_limit`` rows/s (default: the store's
-        write rate limit): (keys changed, keys already identical)."""
-        limit = self.write_rate_limit if rate_limit is None else rate_limit
+        """Compare-and-set every row, at most the lower of ``rate_limit`` and the store's
+        write rate limit in rows/s: (keys changed, keys already identical)."""
+        limit = min((r for r in (rate_limit, self.write_rate_limit) if r is not None), default=None)
         if not self.transport.single_slot_calls:
             return self._write_batches(view, keys, events, created, expire_at, blobs, None, report, limit)
         # A script call's keys must share a slot: rows of one bucket go together.
