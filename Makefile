@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 
 # Dagster's CLIs (dagster, dg) read .env from the working directory: the README's
 # `dagster asset materialize ...` then records its runs in the instance `make dev` shows.
-# Rewritten by every make command, so it follows DATA_DIR / DAGSTER_HOME.
+# Rewritten by every make command, so it follows DATA_DIR / DAGSTER_HOME; the folder is made
+# too, since Dagster refuses a DAGSTER_HOME that does not exist.
 .env:
+	mkdir -p $(DAGSTER_HOME)
 	printf 'DAGSTER_HOME=%s\n' "$(DAGSTER_HOME)" > $@
 
 install: $(STAMP) .env
@@ -33,7 +35,6 @@ demo: install
 # STREAM=0 leaves the stream processor out; it reports to the same DAGSTER_HOME.
 STREAM ?= 1
 dev: install
-	mkdir -p $(DAGSTER_HOME)
 	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 	if [ "$(STREAM)" = 1 ]; then $(PY) -m feature_platform stream & trap "kill $$! 2>/dev/null" EXIT INT TERM; fi; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dg dev -h 127.0.0.1 -p 3000
