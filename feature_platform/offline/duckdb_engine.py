@@ -96,7 +96,8 @@ def _source_sql(index: int, table: PreparedTable) -> str:
         if table.deduplicated
         else [f"file_index::BIGINT * {_ROW_BITS} + file_row_number AS {_POSITION}"]
     )
-    flags = "" if table.deduplicated else ", union_by_name = true"
+    # Matching columns by name makes DuckDB read every file's footer when binding.
+    flags = ", union_by_name = true" if table.files_differ else ""
     lo, hi = table.window
     # Compare the raw column with constants so DuckDB pushes the filter into the Parquet scan.
     conditions = [f"{event} <= {timestamp_literal(hi, table.event_aware)}"]

@@ -24,7 +24,12 @@ from feature_platform.errors import (
     SchemaError,
     TimestampError,
 )
-from feature_platform.offline.arrow_input import is_path_like, parquet_files, read_parquet_files
+from feature_platform.offline.arrow_input import (
+    is_path_like,
+    parquet_files,
+    read_parquet_files,
+    read_parquet_schema,
+)
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.partitioned_source import PartitionedParquetSource
 from feature_platform.rows.conversion import as_arrow, require_columns
@@ -64,6 +69,7 @@ class PreparedTable:
     Exactly one of ``rows`` (in-memory: join keys, EVENT, CREATED, [SOURCE_ORDER], features,
     already filtered to the window) and ``files`` (Parquet files to scan, already pruned)
     is used. ``window`` is the inclusive [lo, hi] range of event micros that can matter.
+    ``files_differ``: the files' schemas are not all the same, so columns are matched by name.
     """
 
     spec: FeatureTable
@@ -76,6 +82,7 @@ class PreparedTable:
     created_aware: bool
     window: tuple[int | None, int]
     ttl_micros: int | None
+    files_differ: bool = False
 
     def estimated_rows(self) -> int:
         """Rows the table contributes: exact in memory, from Parquet footers for files."""
@@ -143,27 +150,35 @@ def _entity_table(entity_df: object, needed: list[str]) -> tuple[pd.DataFrame | 
     return original, as_arrow(original, ENTITY_WHERE, needed)
 
 
-def _source_schema(
-    table: FeatureTable, needed: list[str]
-) -> tuple[pa.Schema, pa.Table | None, list[str]]:
+@dataclass(frozen=True)
+class _Source:
+    """What ``_source_schema`` learned of a source: its schema, its ``needed`` columns if it
+    is in memory, its files if it is a path or glob, and whether their schemas differ."""
+
+    schema: pa.Schema
+    rows: pa.Table | None = None
+    files: tuple[str, ...] = ()
+    files_differ: bool = False
+
+
+def _source_schema(table: FeatureTable, needed: list[str]) -> _Source:
     """The source's schema and, for in-memory sources, its ``needed`` columns."""
     where = f"feature table {table.name!r}"
     source = table.source
     if isinstance(source, PartitionedParquetSource):
-        schema = source.schema
-        require_columns(schema, needed, where)
-        return schema, None, []
+        require_columns(source.schema, needed, where)
+        return _Source(source.schema)
     if is_path_like(source):
         files = parquet_files(source, where)
         try:
+            schemas = [read_parquet_schema(f) for f in files]
             # Files may differ slightly (an empty file's all-null column has no type).
-            schema = pa.unify_schemas(
-                [pq.read_schema(f) for f in files], promote_options="permissive"
-            )
+            schema = pa.unify_schemas(schemas, promote_options="permissive")
         except (OSError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(f"{where}: cannot read one schema from {files[:3]}: {exc}") from None
         require_columns(schema, needed, where)
-        return schema, None, files
+        differ = any(not s.equals(schemas[0]) for s in schemas[1:])
+        return _Source(schema, files=tuple(files), files_differ=differ)
     if isinstance(source, pd.DataFrame):
         missing = [c for c in needed if c not in source.columns]
         if missing:
@@ -175,7 +190,7 @@ def _source_schema(
             f"an offline store source, got {type(source).__name__}"
         )
     require_columns(rows.schema, needed, where)
-    return rows.schema, rows, []
+    return _Source(rows.schema, rows=rows)
 
 
 def _check_timestamp_type(schema: pa.Schema, column: str, where: str) -> bool:
@@ -343,7 +358,8 @@ def prepare_tables(
         if table.created_timestamp_column is not None:
             stamps.append(table.created_timestamp_column)
         needed = list(dict.fromkeys([*table.join_keys, *stamps, *table.features]))
-        schema, rows, files = _source_schema(table, needed)
+        source = _source_schema(table, needed)
+        schema, rows, files = source.schema, source.rows, list(source.files)
         event_aware = _check_timestamp_type(schema, table.event_timestamp_column, where)
         created_aware = (
             _check_timestamp_type(schema, table.created_timestamp_column, where)
@@ -389,6 +405,7 @@ def prepare_tables(
                 created_aware=created_aware,
                 window=window,
                 ttl_micros=ttl,
+                files_differ=source.files_differ,
             )
         )
     return entity, prepared

@@ -291,3 +291,23 @@ def test_parquet_glob_whose_first_file_is_empty(tmp_path: Path) -> None:
     )
     rows = entity([jan(13)]).assign(region=["eu"])
     assert point_in_time_join(rows, [table])["purchases"].tolist() == [120]
+
+
+@pytest.mark.parametrize("deduplicated", [False, True])
+def test_parquet_files_with_reordered_and_extra_columns_match_by_name(
+    tmp_path: Path, deduplicated: bool
+) -> None:
+    features = worked_features([10, 12])
+    features.iloc[:1].to_parquet(tmp_path / "a.parquet", index=False)
+    # The later file has its columns in another order and one more column.
+    later = features.iloc[1:].assign(note=["x"])
+    later[["purchases", "note", "event_timestamp", "user_id", "created_timestamp"]].to_parquet(
+        tmp_path / "b.parquet", index=False
+    )
+    table = user_table(str(tmp_path / "*.parquet"), deduplicated=deduplicated)
+    result = point_in_time_join(entity([jan(11), jan(13)]), [table])
+    assert result["purchases"].tolist() == [100, 120]
+    streamed = point_in_time_join(
+        entity([jan(11), jan(13)]), [table], to_parquet=tmp_path / "out" / "train.parquet"
+    )
+    assert pq.read_table(streamed).column("purchases").to_pylist() == [100, 120]
