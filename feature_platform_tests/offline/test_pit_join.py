@@ -311,3 +311,25 @@ def test_parquet_files_with_reordered_and_extra_columns_match_by_name(
         entity([jan(11), jan(13)]), [table], to_parquet=tmp_path / "out" / "train.parquet"
     )
     assert pq.read_table(streamed).column("purchases").to_pylist() == [100, 120]
+
+
+def test_null_join_keys_in_parquet_files_match_nothing(tmp_path: Path) -> None:
+    features = pa.table(
+        {
+            "user_id": pa.array([1, None, None], pa.int64()),
+            "event_timestamp": pa.array([jan(10), jan(11), jan(12)], pa.timestamp("us", "UTC")),
+            "created_timestamp": pa.array([jan(20)] * 3, pa.timestamp("us", "UTC")),
+            "purchases": pa.array([100, 7, 8], pa.int64()),
+        }
+    )
+    pq.write_table(features, tmp_path / "features.parquet")
+    rows = pa.table(
+        {
+            "user_id": pa.array([1, None], pa.int64()),
+            "event_timestamp": pa.array([jan(13), jan(13)], pa.timestamp("us", "UTC")),
+        }
+    )
+    for deduplicated in (False, True):
+        table = user_table(str(tmp_path / "*.parquet"), deduplicated=deduplicated)
+        result = point_in_time_join(rows, [table], output="arrow")
+        assert result.column("purchases").to_pylist() == [100, None]
