@@ -28,7 +28,8 @@ Methods, per input:
 At size L or with ``--memory-limit``, the baseline writes its result with DuckDB's COPY,
 both under the memory limit with DuckDB spilling into ``<data>/duckdb_tmp``.
 
-Each method runs in a fresh subprocess per repetition, from the Parquet files to the
+Each method runs in a fresh subprocess per repetition (the methods take turns, one
+repetition of each at a time), from the Parquet files to the
 result (in memory, or a Parquet file); the parent samples the RSS of the subprocess and
 its children (Spark's JVM included), the child times only the join, in wall-clock and in
 CPU seconds of its own process (steadier on a shared machine; Spark's JVM is not counted
@@ -385,18 +386,21 @@ def main() -> None:
         results: dict[str, tuple[float, float, float]] = {}
         checksums: dict[str, list[int]] = {}
         loads = [_load_average()]
-        for method in methods:
-            runs = [
-                measure(method, source, root, settings, to_file) for _ in range(args.reps)
-            ]
-            results[method] = (
-                statistics.median(r[0] for r in runs),
-                statistics.median(r[1] for r in runs),
-                statistics.median(r[2] for r in runs),
-            )
-            checksums[method] = runs[0][3]
+        runs: dict[str, list[tuple[float, float, float, list[int]]]] = {m: [] for m in methods}
+        # Round-robin over the methods, so a machine that drifts (a neighbour's load, clock
+        # speed) moves every method's runs alike instead of the ones that ran last.
+        for _ in range(args.reps):
+            for method in methods:
+                runs[method].append(measure(method, source, root, settings, to_file))
             loads.append(_load_average())
-            print(f"  {source} {method}: {[round(r[0], 2) for r in runs]} s", flush=True)
+        for method, mine in runs.items():
+            results[method] = (
+                statistics.median(r[0] for r in mine),
+                statistics.median(r[1] for r in mine),
+                statistics.median(r[2] for r in mine),
+            )
+            checksums[method] = mine[0][3]
+            print(f"  {source} {method}: {[round(r[0], 2) for r in mine]} s", flush=True)
         for method, checksum in checksums.items():
             if checksum != checksums[BASELINE]:
                 raise SystemExit(f"{method} on {source} differs from the baseline")
