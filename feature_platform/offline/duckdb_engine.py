@@ -34,7 +34,12 @@ import duckdb
 import pyarrow as pa
 
 from feature_platform.errors import ConfigError, OfflineStoreError
-from feature_platform.offline.duckdb_sql import connect, quote, timestamp_literal
+from feature_platform.offline.duckdb_sql import (
+    OpeningConnection,
+    connect,
+    quote,
+    timestamp_literal,
+)
 from feature_platform.offline.prepare import (
     CREATED,
     EVENT,
@@ -199,9 +204,12 @@ def _configure(con: duckdb.DuckDBPyConnection, settings: DuckDBSettings) -> None
 
 
 def _connect(
-    entity: PreparedEntity, tables: list[PreparedTable], settings: DuckDBSettings
+    entity: PreparedEntity,
+    tables: list[PreparedTable],
+    settings: DuckDBSettings,
+    opening: OpeningConnection | None,
 ) -> duckdb.DuckDBPyConnection:
-    con = connect()
+    con = opening.take() if opening is not None else connect()
     try:
         _configure(con, settings)
     except ConfigError:
@@ -228,11 +236,13 @@ def duckdb_join_table(
     tables: list[PreparedTable],
     inclusive: bool,
     settings: DuckDBSettings = DuckDBSettings(),
+    opening: OpeningConnection | None = None,
 ) -> pa.Table:
-    """The joined feature columns (no entity columns), in entity row order, in memory."""
+    """The joined feature columns (no entity columns), in entity row order, in memory
+    (on the connection ``opening`` opens, if given)."""
     schema = _feature_schema(tables)
     columns: list[pa.ChunkedArray] = []
-    con = _connect(entity, tables, settings)
+    con = _connect(entity, tables, settings, opening)
     try:
         for index, table in enumerate(tables):
             selects, cte, join = _asof(index, table, inclusive)
@@ -257,13 +267,15 @@ def duckdb_join_batches(
     tables: list[PreparedTable],
     inclusive: bool,
     settings: DuckDBSettings = DuckDBSettings(),
+    opening: OpeningConnection | None = None,
     *,
     batch_rows: int = 1_000_000,
 ) -> Iterator[pa.RecordBatch]:
     """The joined feature columns (no entity columns), in entity row order, as Arrow
-    batches streamed from one sorted query (bounded memory with a memory limit)."""
+    batches streamed from one sorted query (bounded memory with a memory limit; on the
+    connection ``opening`` opens, if given)."""
     schema = _feature_schema(tables)
-    con = _connect(entity, tables, settings)
+    con = _connect(entity, tables, settings, opening)
     try:
         try:
             reader = con.sql(join_query(tables, inclusive)).fetch_record_batch(batch_rows)

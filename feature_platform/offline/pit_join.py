@@ -18,6 +18,7 @@ from feature_platform.offline.duckdb_engine import (
     duckdb_join_batches,
     duckdb_join_table,
 )
+from feature_platform.offline.duckdb_sql import OpeningConnection
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.prepare import (
     PreparedEntity,
@@ -100,40 +101,49 @@ def point_in_time_join(
     for table in tables:
         if not isinstance(table, FeatureTable):
             raise SchemaError(f"feature_tables must hold FeatureTable objects, got {table!r}")
-    entity = prepare_entity(entity_df, tables, entity_timestamp_column)
-    entity, prepared = prepare_tables(entity, tables, full_feature_names)
-    chosen = _choose_engine(engine, spark, prepared, auto_spark_min_rows)
-    duckdb_settings = DuckDBSettings(duckdb_threads, duckdb_memory_limit, duckdb_temp_directory)
-    schema = _feature_schema(prepared)
-    if to_parquet is not None:
-        path = Path(to_parquet)
-        if entity.num_rows == 0:
-            return _write_parquet(path, entity, iter(()), schema)
-        if chosen == "spark":
-            from feature_platform.offline.spark_engine import spark_write_parquet
+    # Opening DuckDB takes about as long as checking a small join's inputs: do both at once.
+    duckdb_first = engine == "duckdb" or (engine == "auto" and spark is None)
+    opening = OpeningConnection() if duckdb_first else None
+    try:
+        entity = prepare_entity(entity_df, tables, entity_timestamp_column)
+        entity, prepared = prepare_tables(entity, tables, full_feature_names)
+        chosen = _choose_engine(engine, spark, prepared, auto_spark_min_rows)
+        duckdb_settings = DuckDBSettings(duckdb_threads, duckdb_memory_limit, duckdb_temp_directory)
+        schema = _feature_schema(prepared)
+        if to_parquet is not None:
+            path = Path(to_parquet)
+            if entity.num_rows == 0:
+                return _write_parquet(path, entity, iter(()), schema)
+            if chosen == "spark":
+                from feature_platform.offline.spark_engine import spark_write_parquet
 
-            return spark_write_parquet(
-                spark,
-                entity,
-                _entity_arrow(entity),
-                prepared,
-                inclusive,
-                broadcast_threshold_rows,
-                path,
+                return spark_write_parquet(
+                    spark,
+                    entity,
+                    _entity_arrow(entity),
+                    prepared,
+                    inclusive,
+                    broadcast_threshold_rows,
+                    path,
+                )
+            batches = duckdb_join_batches(
+                entity, prepared, inclusive, duckdb_settings, opening
             )
-        batches = duckdb_join_batches(entity, prepared, inclusive, duckdb_settings)
-        return _write_parquet(path, entity, batches, schema)
-    if entity.num_rows == 0:
-        features = schema.empty_table()
-    elif chosen == "spark":
-        from feature_platform.offline.spark_engine import spark_join
+            return _write_parquet(path, entity, batches, schema)
+        if entity.num_rows == 0:
+            features = schema.empty_table()
+        elif chosen == "spark":
+            from feature_platform.offline.spark_engine import spark_join
 
-        features = spark_join(spark, entity, prepared, inclusive, broadcast_threshold_rows)
-    else:
-        features = duckdb_join_table(entity, prepared, inclusive, duckdb_settings)
-    if output == "arrow":
-        return _append(_entity_arrow(entity), features)
-    return _to_pandas(entity, features)
+            features = spark_join(spark, entity, prepared, inclusive, broadcast_threshold_rows)
+        else:
+            features = duckdb_join_table(entity, prepared, inclusive, duckdb_settings, opening)
+        if output == "arrow":
+            return _append(_entity_arrow(entity), features)
+        return _to_pandas(entity, features)
+    finally:
+        if opening is not None:
+            opening.close()
 
 
 def _choose_engine(
