@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -70,4 +70,15 @@ class PartitionedParquetSource:
             for p_start, path in self.partitions()
             if (end is None or p_start < end or (end_inclusive and p_start == end))
             and (start is None or p_start + step > start)
+        ]
+
+    def files_within(self, start: datetime | None, end: datetime) -> list[Path]:
+        """Files of partitions whose every event time is in ``[start, end]`` (a None start
+        is unbounded): a scan of those needs no filter on event time."""
+        step = self.partitioning.step
+        last = timedelta(microseconds=1)
+        return [
+            path
+            for p_start, path in self.partitions()
+            if (start is None or p_start >= start) and p_start + step - last <= end
         ]

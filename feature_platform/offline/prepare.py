@@ -70,6 +70,7 @@ class PreparedTable:
     already filtered to the window) and ``files`` (Parquet files to scan, already pruned)
     is used. ``window`` is the inclusive [lo, hi] range of event micros that can matter.
     ``files_differ``: the files' schemas are not all the same, so columns are matched by name.
+    ``files_in_window``: those of ``files`` known to hold only event times in ``window``.
     """
 
     spec: FeatureTable
@@ -83,6 +84,7 @@ class PreparedTable:
     window: tuple[int | None, int]
     ttl_micros: int | None
     files_differ: bool = False
+    files_in_window: frozenset[str] = frozenset()
 
     def estimated_rows(self) -> int:
         """Rows the table contributes: exact in memory, from Parquet footers for files."""
@@ -371,13 +373,11 @@ def prepare_tables(
         hi = entity.max_time if entity.max_time is not None else 0
         lo = None if ttl is None or entity.min_time is None else entity.min_time - ttl
         window = (lo, hi)
+        in_window: frozenset[str] = frozenset()
         if isinstance(table.source, PartitionedParquetSource):
-            files = [
-                str(p)
-                for p in table.source.files(
-                    from_micros(lo) if lo is not None else None, from_micros(hi)
-                )
-            ]
+            start = from_micros(lo) if lo is not None else None
+            files = [str(p) for p in table.source.files(start, from_micros(hi))]
+            in_window = frozenset(str(p) for p in table.source.files_within(start, from_micros(hi)))
         feature_types = {f: output_type(schema.field(f).type) for f in table.features}
         if rows is None and not files:
             # No partition overlaps the window: an empty table of the right types.
@@ -406,6 +406,7 @@ def prepare_tables(
                 window=window,
                 ttl_micros=ttl,
                 files_differ=source.files_differ,
+                files_in_window=in_window,
             )
         )
     return entity, prepared

@@ -25,6 +25,7 @@ from feature_platform.errors import (
 )
 from feature_platform.feature_repo.views import user_purchase_activity, user_session_activity
 from feature_platform.offline import (
+    FeatureTable,
     NullValueError,
     OfflineStore,
     PartitionWindowError,
@@ -222,6 +223,38 @@ def test_join_never_opens_partitions_outside_its_window(store: OfflineStore) -> 
     # Inside the window a corrupt file is read, and fails: the check above can fail.
     with pytest.raises(OfflineStoreError):
         point_in_time_join(entity, [table])
+
+
+def test_partitions_wholly_inside_the_window_are_scanned_unfiltered_and_edges_filtered(
+    store: OfflineStore,
+) -> None:
+    events = [day(d, h) for d in range(20, 28) for h in (0, 6, 23)]
+    frame = rows(events)
+    frame["purchases_7d"] = range(len(events))
+    store.write_partitions(VIEW, day(20), day(28), frame)
+    short = dataclasses.replace(VIEW, ttl=timedelta(days=2, hours=12))
+    source = store.source(short)
+    # [Jan 22 18:00, Jan 26 12:00] cuts Jan 22 and Jan 26; Jan 23 to 25 lie inside.
+    start, end = day(22, 18), day(26, 12)
+    assert source.files(start, end) == [store.partition_path(VIEW, day(d)) for d in range(22, 27)]
+    assert source.files_within(start, end) == [
+        store.partition_path(VIEW, day(d)) for d in range(23, 26)
+    ]
+    assert source.files_within(day(23), day(25, 23) + timedelta(hours=1, microseconds=-1)) == [
+        store.partition_path(VIEW, day(d)) for d in range(23, 26)
+    ]
+    # The join's window, [Jan 22 11:00, Jan 26 12:00], cuts the same edge partitions, which
+    # hold rows on both sides of it; the result is the same as on the rows in memory.
+    entity = pd.DataFrame(
+        {"user_id": [1] * 4, "event_timestamp": [day(25, 1), day(26, 12), day(24, 23), day(25)]}
+    )
+    from_store = point_in_time_join(entity, [store.feature_table(short, ["purchases_7d"])])
+    in_memory = point_in_time_join(
+        entity,
+        [FeatureTable("activity", frame, ["user_id"], ["purchases_7d"], ttl=short.ttl)],
+    )
+    assert from_store["purchases_7d"].tolist() == in_memory["purchases_7d"].tolist()
+    assert from_store["purchases_7d"].tolist() == [15, 19, 13, 14]
 
 
 def test_read_prunes_partitions_and_filters_rows(store: OfflineStore) -> None:
