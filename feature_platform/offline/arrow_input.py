@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 
@@ -32,12 +33,46 @@ def parquet_files(path: str | os.PathLike[str], where: str) -> list[str]:
     return [os.path.abspath(f) for f in files]
 
 
-def read_parquet_schema(path: str) -> pa.Schema:
-    """The Arrow schema in the footer of the Parquet file at ``path``."""
+def read_parquet_footer(path: str) -> pq.FileMetaData:
+    """The footer of the Parquet file at ``path`` (its schema and row-group statistics)."""
     # An open file skips pyarrow's filesystem resolution, which costs more than reading
     # a small footer when a glob names hundreds of files.
     with pa.OSFile(path) as handle:
-        return pq.read_schema(handle)
+        return pq.read_metadata(handle)
+
+
+_MICROS_PER_UNIT = {"milliseconds": (1000, 1), "microseconds": (1, 1), "nanoseconds": (1, 1000)}
+
+
+def timestamp_range_micros(footer: pq.FileMetaData, column: str) -> tuple[int, int] | None:
+    """The least and greatest value of the top-level timestamp ``column`` in the file, as
+    micros since the epoch (naive values read as UTC), from the row groups' statistics;
+    None when a row group has none or the column is not an INT64 timestamp."""
+    low: int | None = None
+    high: int | None = None
+    for group in range(footer.num_row_groups):
+        chunk = next(
+            (
+                footer.row_group(group).column(i)
+                for i in range(footer.num_columns)
+                if footer.row_group(group).column(i).path_in_schema == column
+            ),
+            None,
+        )
+        if chunk is None or chunk.physical_type != "INT64":
+            return None
+        stats = chunk.statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        unit = json.loads(stats.logical_type.to_json()).get("timeUnit")
+        if unit not in _MICROS_PER_UNIT:
+            return None
+        times, per = _MICROS_PER_UNIT[unit]
+        # Floor the least value and ceil the greatest, so the range never shrinks.
+        least, greatest = stats.min_raw * times // per, -(-stats.max_raw * times // per)
+        low = least if low is None else min(low, least)
+        high = greatest if high is None else max(high, greatest)
+    return None if low is None or high is None else (low, high)
 
 
 def read_parquet_files(files: list[str], where: str) -> pa.Table:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import duckdb
@@ -96,11 +97,6 @@ def _source_sql(index: int, table: PreparedTable) -> str:
         if spec.created_timestamp_column is not None
         else "NULL::BIGINT"
     )
-    position = (
-        []
-        if table.deduplicated
-        else [f"file_index::BIGINT * {_ROW_BITS} + file_row_number AS {_POSITION}"]
-    )
     # Matching columns by name makes DuckDB read every file's footer when binding.
     flags = ", union_by_name = true" if table.files_differ else ""
     lo, hi = table.window
@@ -108,26 +104,37 @@ def _source_sql(index: int, table: PreparedTable) -> str:
     conditions = [f"{event} <= {timestamp_literal(hi, table.event_aware)}"]
     if lo is not None:
         conditions.append(f"{event} >= {timestamp_literal(lo, table.event_aware)}")
-    columns = [
-        *keys,
-        f"{_micros_sql(event, table.event_aware)} AS {EVENT}",
-        f"{created} AS {CREATED}",
-        *position,
-        *features,
-    ]
+    where = f" WHERE {' AND '.join(conditions)}"
 
-    def scan(files: list[str]) -> str:
+    def scan(files: tuple[str, ...], first: int) -> str:
+        """One read_parquet of ``files``, which start at index ``first`` of table.files."""
+        position = (
+            []
+            if table.deduplicated
+            else [
+                f"(file_index::BIGINT + {first}) * {_ROW_BITS} + file_row_number AS {_POSITION}"
+            ]
+        )
+        columns = [
+            *keys,
+            f"{_micros_sql(event, table.event_aware)} AS {EVENT}",
+            f"{created} AS {CREATED}",
+            *position,
+            *features,
+        ]
         names = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         return f"SELECT {', '.join(columns)} FROM read_parquet([{names}]{flags})"
 
-    where = f" WHERE {' AND '.join(conditions)}"
-    inside = [f for f in table.files if f in table.files_in_window]
-    if position or not inside:
-        # The source position needs every file in one scan (file_index counts them).
-        return scan(list(table.files)) + where
-    # Filtering rows costs about 3% of the join; only the window's edge files need it.
-    edge = [f for f in table.files if f not in table.files_in_window]
-    return scan(inside) + (f" UNION ALL {scan(edge)}{where}" if edge else "")
+    if table.files_differ or not table.files_in_window:
+        return scan(table.files, 0) + where
+    # Filtering rows costs about 3% of the join, so only runs of files that may hold rows
+    # outside the window are filtered; each run keeps its files' source positions.
+    parts, first = [], 0
+    for inside, run in groupby(table.files, key=lambda f: f in table.files_in_window):
+        files = tuple(run)
+        parts.append(scan(files, first) + ("" if inside else where))
+        first += len(files)
+    return " UNION ALL ".join(parts)
 
 
 def _ordered_sql(index: int, table: PreparedTable) -> str:

@@ -28,7 +28,8 @@ from feature_platform.offline.arrow_input import (
     is_path_like,
     parquet_files,
     read_parquet_files,
-    read_parquet_schema,
+    read_parquet_footer,
+    timestamp_range_micros,
 )
 from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.partitioned_source import PartitionedParquetSource
@@ -155,12 +156,14 @@ def _entity_table(entity_df: object, needed: list[str]) -> tuple[pd.DataFrame | 
 @dataclass(frozen=True)
 class _Source:
     """What ``_source_schema`` learned of a source: its schema, its ``needed`` columns if it
-    is in memory, its files if it is a path or glob, and whether their schemas differ."""
+    is in memory, its files if it is a path or glob, whether their schemas differ, and each
+    file's range of event times (micros) if its statistics give one."""
 
     schema: pa.Schema
     rows: pa.Table | None = None
     files: tuple[str, ...] = ()
     files_differ: bool = False
+    event_ranges: tuple[tuple[int, int] | None, ...] = ()
 
 
 def _source_schema(table: FeatureTable, needed: list[str]) -> _Source:
@@ -173,14 +176,17 @@ def _source_schema(table: FeatureTable, needed: list[str]) -> _Source:
     if is_path_like(source):
         files = parquet_files(source, where)
         try:
-            schemas = [read_parquet_schema(f) for f in files]
+            footers = [read_parquet_footer(f) for f in files]
+            schemas = [footer.schema.to_arrow_schema() for footer in footers]
             # Files may differ slightly (an empty file's all-null column has no type).
             schema = pa.unify_schemas(schemas, promote_options="permissive")
         except (OSError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaError(f"{where}: cannot read one schema from {files[:3]}: {exc}") from None
         require_columns(schema, needed, where)
         differ = any(not s.equals(schemas[0]) for s in schemas[1:])
-        return _Source(schema, files=tuple(files), files_differ=differ)
+        event = table.event_timestamp_column
+        ranges = tuple(timestamp_range_micros(footer, event) for footer in footers)
+        return _Source(schema, files=tuple(files), files_differ=differ, event_ranges=ranges)
     if isinstance(source, pd.DataFrame):
         missing = [c for c in needed if c not in source.columns]
         if missing:
@@ -373,7 +379,11 @@ def prepare_tables(
         hi = entity.max_time if entity.max_time is not None else 0
         lo = None if ttl is None or entity.min_time is None else entity.min_time - ttl
         window = (lo, hi)
-        in_window: frozenset[str] = frozenset()
+        in_window = frozenset(
+            path
+            for path, span in zip(files, source.event_ranges)
+            if span is not None and (lo is None or span[0] >= lo) and span[1] <= hi
+        )
         if isinstance(table.source, PartitionedParquetSource):
             start = from_micros(lo) if lo is not None else None
             files = [str(p) for p in table.source.files(start, from_micros(hi))]

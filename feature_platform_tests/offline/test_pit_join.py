@@ -333,3 +333,29 @@ def test_null_join_keys_in_parquet_files_match_nothing(tmp_path: Path) -> None:
         table = user_table(str(tmp_path / "*.parquet"), deduplicated=deduplicated)
         result = point_in_time_join(rows, [table], output="arrow")
         assert result.column("purchases").to_pylist() == [100, None]
+
+
+def test_raw_files_inside_and_across_the_window_keep_their_source_order(tmp_path: Path) -> None:
+    def write(name: str, rows: list[tuple[int, datetime, int]]) -> None:
+        pq.write_table(
+            pa.table(
+                {
+                    "user_id": pa.array([r[0] for r in rows], pa.int64()),
+                    "event_timestamp": pa.array([r[1] for r in rows], pa.timestamp("us", "UTC")),
+                    "created_timestamp": pa.array([jan(1)] * len(rows), pa.timestamp("us", "UTC")),
+                    "purchases": pa.array([r[2] for r in rows], pa.int64()),
+                }
+            ),
+            tmp_path / name,
+        )
+
+    # With a 5-day ttl and entity times Jan 12 and 14 the window is [Jan 7, Jan 14]: a.parquet
+    # and c.parquet reach outside it (filtered scans), b.parquet lies inside (unfiltered).
+    write("a.parquet", [(1, jan(1), 10), (1, jan(10), 11)])
+    write("b.parquet", [(2, jan(11), 50), (1, jan(11), 1)])
+    # An exact duplicate of b's last row, earlier in its own file: the last in source
+    # order (this one) wins only if positions count files across the separate scans.
+    write("c.parquet", [(1, jan(11), 2), (1, jan(20), 99)])
+    table = user_table(str(tmp_path / "*.parquet"))
+    result = point_in_time_join(entity([jan(12), jan(14), jan(11)]), [table])
+    assert result["purchases"].tolist() == [2, 2, 11]
