@@ -13,8 +13,10 @@ real one. The entity side is ``(t, -2^63, -2^63)`` for the strict rule (a row wi
 time t is never below it) and ``(t, 2^63 - 1, 2^63 - 1)`` for the inclusive one.
 The TTL cannot be part of an ASOF condition, but it does not have to be: the chosen row is
 the newest candidate, so if it is older than the TTL every candidate is, and the features
-are nulled. Rows older than the window of all entity rows are filtered in the scan. A row
-with a null join key needs no filter: the ASOF join's equality never matches a null.
+are nulled. Rows outside the event-time window of all entity rows are filtered in the
+scan of files that may hold any (the filter is not free, and files known to lie inside
+the window skip it). A row with a null join key needs no filter: the ASOF join's equality
+never matches a null.
 
 In memory, each table is joined by its own query (the entity rows and that table's
 features only, so no join carries another table's features through its sort), sorted by
