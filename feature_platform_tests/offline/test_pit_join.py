@@ -359,3 +359,25 @@ def test_raw_files_inside_and_across_the_window_keep_their_source_order(tmp_path
     table = user_table(str(tmp_path / "*.parquet"))
     result = point_in_time_join(entity([jan(12), jan(14), jan(11)]), [table])
     assert result["purchases"].tolist() == [2, 2, 11]
+
+
+@pytest.mark.parametrize("deduplicated", [False, True])
+def test_rows_without_an_event_time_never_match(tmp_path: Path, deduplicated: bool) -> None:
+    # Every event time the file holds lies inside the window, so it is scanned unfiltered.
+    stamp = pa.timestamp("us", "UTC")
+    features = pa.table(
+        {
+            "user_id": pa.array([1, 1, 2], pa.int64()),
+            "event_timestamp": pa.array([jan(10), None, None], stamp),
+            "created_timestamp": pa.array([jan(10), jan(11), jan(11)], stamp),
+            "purchases": pa.array([5, 7, 8], pa.int64()),
+        }
+    )
+    pq.write_table(features, tmp_path / "features.parquet")
+    rows = pa.table(
+        {"user_id": pa.array([1, 2], pa.int64()), "event_timestamp": pa.array([jan(12)] * 2, stamp)}
+    )
+    table = user_table(str(tmp_path / "*.parquet"), deduplicated=deduplicated)
+    for inclusive in (False, True):
+        result = point_in_time_join(rows, [table], inclusive=inclusive, output="arrow")
+        assert result.column("purchases").to_pylist() == [5, None]
