@@ -51,6 +51,7 @@ from feature_platform.offline.prepare import (
     TIME,
     PreparedEntity,
     PreparedTable,
+    feature_schema,
 )
 
 _MIN = "(-9223372036854775807 - 1)::BIGINT"
@@ -187,16 +188,6 @@ def join_query(tables: list[PreparedTable], inclusive: bool, *, ordered: bool = 
     )
 
 
-def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field(name, table.feature_types[feature])
-            for table in tables
-            for feature, name in zip(table.spec.features, table.output_names)
-        ]
-    )
-
-
 def _configure(con: duckdb.DuckDBPyConnection, settings: DuckDBSettings) -> None:
     """Apply ``settings``; a value DuckDB refuses is a ConfigError naming the setting."""
     values = {
@@ -257,7 +248,7 @@ def duckdb_join_table(
 ) -> pa.Table:
     """The joined feature columns (no entity columns), in entity row order, in memory
     (on the connection ``opening`` opens, if given)."""
-    schema = _feature_schema(tables)
+    schema = feature_schema(tables)
     columns: list[pa.ChunkedArray] = []
     con = _connect(entity, tables, settings, opening)
     try:
@@ -291,7 +282,7 @@ def duckdb_join_batches(
     """The joined feature columns (no entity columns), in entity row order, as Arrow
     batches streamed from one sorted query (bounded memory with a memory limit; on the
     connection ``opening`` opens, if given)."""
-    schema = _feature_schema(tables)
+    schema = feature_schema(tables)
     con = _connect(entity, tables, settings, opening)
     try:
         try:

@@ -23,6 +23,7 @@ from feature_platform.offline.feature_table import FeatureTable
 from feature_platform.offline.prepare import (
     PreparedEntity,
     PreparedTable,
+    feature_schema,
     prepare_entity,
     prepare_tables,
 )
@@ -109,7 +110,7 @@ def point_in_time_join(
         entity, prepared = prepare_tables(entity, tables, full_feature_names)
         chosen = _choose_engine(engine, spark, prepared, auto_spark_min_rows)
         duckdb_settings = DuckDBSettings(duckdb_threads, duckdb_memory_limit, duckdb_temp_directory)
-        schema = _feature_schema(prepared)
+        schema = feature_schema(prepared)
         if to_parquet is not None:
             path = Path(to_parquet)
             if entity.num_rows == 0:
@@ -160,16 +161,6 @@ def _choose_engine(
     if spark is None:
         return "duckdb"
     return "spark" if sum(t.estimated_rows() for t in tables) >= min_rows else "duckdb"
-
-
-def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field(name, table.feature_types[feature])
-            for table in tables
-            for feature, name in zip(table.spec.features, table.output_names)
-        ]
-    )
 
 
 def _entity_arrow(entity: PreparedEntity) -> pa.Table:

@@ -99,6 +99,18 @@ class PreparedTable:
         return self.spec.deduplicated
 
 
+def feature_schema(tables: list[PreparedTable]) -> pa.Schema:
+    """The output feature columns of ``tables``, in order, with their output types (the same
+    for every engine)."""
+    return pa.schema(
+        [
+            pa.field(name, table.feature_types[feature])
+            for table in tables
+            for feature, name in zip(table.spec.features, table.output_names)
+        ]
+    )
+
+
 def micros(delta: timedelta) -> int:
     """``delta`` in whole microseconds (exact)."""
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -37,6 +37,7 @@ from feature_platform.offline.prepare import (
     TIME,
     PreparedEntity,
     PreparedTable,
+    feature_schema,
 )
 from feature_platform.rows.timestamps import from_micros
 
@@ -203,16 +204,6 @@ def _joined(
     return result
 
 
-def _feature_schema(tables: list[PreparedTable]) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field(name, table.feature_types[feature])
-            for table in tables
-            for feature, name in zip(table.spec.features, table.output_names)
-        ]
-    )
-
-
 def spark_join(
     spark: Any,
     entity: PreparedEntity,
@@ -223,7 +214,7 @@ def spark_join(
     """The joined feature columns (no entity columns), in entity row order, as Arrow."""
     rows = spark.createDataFrame(entity.join_rows.select([ROW]))
     result = _joined(spark, entity, tables, inclusive, broadcast_threshold_rows, rows)
-    schema = _feature_schema(tables)
+    schema = feature_schema(tables)
     collected = result.orderBy(ROW).select(*[F.col(f"`{n}`") for n in schema.names]).toArrow()
     return pa.Table.from_arrays(
         [collected.column(n).cast(schema.field(n).type) for n in schema.names], schema=schema
@@ -256,7 +247,7 @@ def spark_write_parquet(
         broadcast_threshold_rows,
         spark.createDataFrame(numbered),
     )
-    names = [*entity_columns.column_names, *_feature_schema(tables).names]
+    names = [*entity_columns.column_names, *feature_schema(tables).names]
     ordered = result.repartition(1).sortWithinPartitions(ROW)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.spark")
