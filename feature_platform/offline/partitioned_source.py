@@ -72,13 +72,14 @@ class PartitionedParquetSource:
             and (start is None or p_start + step > start)
         ]
 
-    def files_within(self, start: datetime | None, end: datetime) -> list[Path]:
-        """Files of partitions whose every event time is in ``[start, end]`` (a None start
-        is unbounded): a scan of those needs no filter on event time."""
+    def window_files(self, start: datetime | None, end: datetime) -> list[tuple[Path, bool]]:
+        """The files of :meth:`files` for ``[start, end]`` (a None start is unbounded), from
+        one listing, each with whether every event time its partition can hold is in that
+        range (a scan of those needs no filter on event time)."""
         step = self.partitioning.step
         last = timedelta(microseconds=1)
         return [
-            path
+            (path, (start is None or p_start >= start) and p_start + step - last <= end)
             for p_start, path in self.partitions()
-            if (start is None or p_start >= start) and p_start + step - last <= end
+            if p_start <= end and (start is None or p_start + step > start)
         ]

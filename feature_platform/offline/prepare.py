@@ -398,8 +398,9 @@ def prepare_tables(
         )
         if isinstance(table.source, PartitionedParquetSource):
             start = from_micros(lo) if lo is not None else None
-            files = [str(p) for p in table.source.files(start, from_micros(hi))]
-            in_window = frozenset(str(p) for p in table.source.files_within(start, from_micros(hi)))
+            window_files = table.source.window_files(start, from_micros(hi))
+            files = [str(path) for path, _ in window_files]
+            in_window = frozenset(str(path) for path, inside in window_files if inside)
         feature_types = {f: output_type(schema.field(f).type) for f in table.features}
         if rows is None and not files:
             # No partition overlaps the window: an empty table of the right types.
