@@ -48,31 +48,24 @@ def timestamp_range_micros(footer: pq.FileMetaData, column: str) -> tuple[int, i
     """The least and greatest value of the top-level timestamp ``column`` in the file, as
     micros since the epoch (naive values read as UTC), from the row groups' statistics;
     None when a row group has none or the column is not an INT64 timestamp."""
-    low: int | None = None
-    high: int | None = None
+    leaves = [footer.schema.column(i) for i in range(footer.num_columns)]
+    index = next((i for i, leaf in enumerate(leaves) if leaf.path == column), None)
+    if index is None or leaves[index].physical_type != "INT64":
+        return None
+    unit = json.loads(leaves[index].logical_type.to_json()).get("timeUnit")
+    if unit not in _MICROS_PER_UNIT:
+        return None
+    times, per = _MICROS_PER_UNIT[unit]
+    spans = []
     for group in range(footer.num_row_groups):
-        chunk = next(
-            (
-                footer.row_group(group).column(i)
-                for i in range(footer.num_columns)
-                if footer.row_group(group).column(i).path_in_schema == column
-            ),
-            None,
-        )
-        if chunk is None or chunk.physical_type != "INT64":
-            return None
-        stats = chunk.statistics
+        stats = footer.row_group(group).column(index).statistics
         if stats is None or not stats.has_min_max:
             return None
-        unit = json.loads(stats.logical_type.to_json()).get("timeUnit")
-        if unit not in _MICROS_PER_UNIT:
-            return None
-        times, per = _MICROS_PER_UNIT[unit]
         # Floor the least value and ceil the greatest, so the range never shrinks.
-        least, greatest = stats.min_raw * times // per, -(-stats.max_raw * times // per)
-        low = least if low is None else min(low, least)
-        high = greatest if high is None else max(high, greatest)
-    return None if low is None or high is None else (low, high)
+        spans.append((stats.min_raw * times // per, -(-stats.max_raw * times // per)))
+    if not spans:
+        return None
+    return min(low for low, _ in spans), max(high for _, high in spans)
 
 
 def read_parquet_files(files: list[str], where: str) -> pa.Table:
