@@ -148,6 +148,15 @@ local function after(a, b)
   return a_ms > b_ms or (a_ms == b_ms and a_seq > b_seq)
 end
 
+local function arg_list(at)
+  -- A count at ARGV[at], then that many values: the values and the index after them.
+  local count, values = tonumber(ARGV[at]), {}
+  for k = 1, count do
+    values[k] = ARGV[at + k]
+  end
+  return values, at + count + 1
+end
+
 local function tile_merge(key, prefix, numeric, n, sums, lo, hi, event_text, created_text, blob, distinct)
   -- A batch's events of one tile, folded in the caller: one read and one write per tile.
   local stored = redis.call('HMGET', key, prefix .. 'n', prefix .. 's', prefix .. 'lo', prefix .. 'hi',
@@ -228,22 +237,11 @@ for _ = 1, latest do
 end
 local tiles = tonumber(ARGV[i]); i = i + 1
 for _ = 1, tiles do
-  local key, prefix, numeric = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2]
-  local n, sum_count = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  i = i + 5
-  local sums = {}
-  for k = 1, sum_count do
-    sums[k] = ARGV[i + k - 1]
-  end
-  i = i + sum_count
+  local key, prefix, numeric, n = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local sums, distinct
+  sums, i = arg_list(i + 4)
   local lo, hi, event_text, created_text, blob = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local distinct_count = tonumber(ARGV[i + 5])
-  i = i + 6
-  local distinct = {}
-  for k = 1, distinct_count do
-    distinct[k] = ARGV[i + k - 1]
-  end
-  i = i + distinct_count
+  distinct, i = arg_list(i + 5)
   tile_merge(key, prefix, numeric, n, sums, lo, hi, event_text, created_text, blob, distinct)
 end
 local kept = tonumber(ARGV[i]); i = i + 1
