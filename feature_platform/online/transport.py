@@ -89,9 +89,13 @@ class RedisTransport:
             except redis.ConnectionError:
                 return self.round_trip(commands)
             except redis.exceptions.NoScriptError:
-                for source in SCRIPTS.values():
-                    self.client.script_load(source)
+                self.load_scripts()
                 return self.round_trip(commands)
+
+    def load_scripts(self) -> None:
+        """Load every Lua script into Redis (after a restart or SCRIPT FLUSH lost them)."""
+        for source in SCRIPTS.values():
+            self.client.script_load(source)
 
     def read_hashes(
         self, keys: Sequence[bytes], fields: tuple[bytes, ...], doing: str,
@@ -112,10 +116,7 @@ class RedisTransport:
     def round_trip(self, commands: Commands | PackedCommands) -> list[Any]:
         """One pipelined round trip, errors untranslated (see :meth:`execute`)."""
         idle = self._idle
-        try:
-            conn = idle.pop()
-        except IndexError:
-            conn = self.pool.get_connection()
+        conn = self._checkout()
         try:
             if isinstance(commands, PackedCommands):
                 conn.send_packed_command([commands.data], check_health=False)
@@ -137,10 +138,7 @@ class RedisTransport:
         that lost the Lua scripts gets them loaded again before the error propagates (the
         caller's retry then finds them). Replies left unread drop the connection."""
         with translated_errors(self.endpoint, doing):
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                conn = self.pool.get_connection()
+            conn = self._checkout()
             unread = len(commands)
 
             def read(n: int) -> list[Any]:
@@ -155,14 +153,20 @@ class RedisTransport:
                     conn.disconnect()  # replies still on the way: never reuse this socket
             except redis.exceptions.NoScriptError:
                 conn.disconnect()
-                for source in SCRIPTS.values():
-                    self.client.script_load(source)
+                self.load_scripts()
                 raise
             except BaseException:
                 conn.disconnect()
                 raise
             finally:
                 self._idle.append(conn)
+
+    def _checkout(self) -> Any:
+        """A connection off our free list, or a new one from the pool (see ``_idle``)."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self.pool.get_connection()
 
     def scan(self, pattern: bytes, doing: str) -> Iterator[list[bytes]]:
         """Batches of the keys matching ``pattern`` (SCAN; tolerates concurrent writes)."""

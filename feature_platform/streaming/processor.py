@@ -36,7 +36,6 @@ import redis
 from feature_platform.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
 from feature_platform.online.connection import redact_url, translated_errors
 from feature_platform.online.keys import StreamKeys
-from feature_platform.online.scripts import SCRIPTS
 from feature_platform.online.tenancy import TenantRouting
 from feature_platform.online.transport import PackedCommands, RedisTransport
 from feature_platform.rows.timestamps import from_micros
@@ -355,8 +354,7 @@ class StreamProcessor:
             if "BUSYGROUP" not in str(exc):
                 raise
         # The round pipeline calls the batch script by SHA without the transport's reload.
-        for source in SCRIPTS.values():
-            self.client.script_load(source)
+        self.transport.load_scripts()
         # Entries a former owner read but never acknowledged become ours (it is fenced out).
         cursor: Any = "0-0"
         while True:
@@ -432,11 +430,11 @@ class StreamProcessor:
         entries stay pending and are read again. Acknowledgements still follow the writes
         they acknowledge. Whether there was anything to process."""
         carry, self._carry = self._carry, None
+        by_key = {p.keys.log(p.partition): p for p in ready}
         if carry is not None:
             gone = {key for key, part in self._by_id.items() if part not in ready}
             carry = carry.without(gone) if gone else carry
         if carry is None or not carry.batches:
-            by_key = {p.keys.log(p.partition): p for p in ready}
             delivered = self._read_group(list(by_key), ">", per_partition, block_ms)
             batches = [self._batch(by_key[key], entries) for key, entries in delivered.items() if entries]
             if not batches:
@@ -444,13 +442,12 @@ class StreamProcessor:
                 return False
             carry = prepare_round(self.client, self.offline_dir, self.tenant, batches)
         live = carry.live_plans
-        logs = [p.keys.log(p.partition) for p in ready]
         pack = hiredis.pack_command
         acks = self._acks
         self._acks = []
         commands = PackedCommands(
             b"".join([pack(tuple(c)) for c in acks])  # type: ignore[arg-type]  # hiredis stub types a 1-tuple
-            + pack(tuple(self._read_command(logs, ">", per_partition, None)))  # type: ignore[arg-type]
+            + pack(tuple(self._read_command(list(by_key), ">", per_partition, None)))  # type: ignore[arg-type]
             + pack_calls(live, self.tenant, self.owner).data,
             len(acks) + 1 + len(live),
         )
@@ -459,7 +456,6 @@ class StreamProcessor:
         with self.transport.replies(commands, f"applying a round of {', '.join(p.label for p in ready)}") as read:
             read(len(acks))
             delivered = self._delivered(read(1)[0])
-            by_key = {p.keys.log(p.partition): p for p in ready}
             batches = [
                 self._batch(by_key[key], entries, after.get((by_key[key].source.name, by_key[key].partition)))
                 for key, entries in delivered.items() if entries
